@@ -1,0 +1,36 @@
+# The two set-up commands are `make demo` and `make test`; both work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Debian packages the tests use for real services (installed only when running as root).
+DEB_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools softhsm2 opensc pass gnupg
+
+.PHONY: demo test lint bench system-deps venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,pkcs11,router]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh $(DEB_PACKAGES)
+
+demo: venv
+	@bash scripts/demo.sh $(VENV)/bin/mcp-router
+
+lint: venv
+	$(VENV)/bin/ruff check src tests scripts
+
+test: system-deps venv lint
+	$(PY) -m pytest
+
+bench: system-deps venv
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,129 @@
+"""Where a token value comes from (prompt, --value, --file, --stdin, an environment
+variable) and whether we may ask the user anything.
+
+The newline rule, one for every non-interactive source: a single trailing line ending
+(``\\n`` or ``\\r\\n``) is removed, because ``echo``, editors and ``base64 -d`` of a
+secret created with one add it; anything else, including further newlines and spaces, is
+kept exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from mcp_router.errors import ConfirmationRequiredError, InvalidTokenValueError
+from mcp_router.secret import Secret
+from mcp_router.secure.store import StoreSettings
+
+__all__ = [
+    "confirm",
+    "input_options",
+    "is_interactive",
+    "passphrase_source",
+    "read_value",
+    "strip_one_newline",
+]
+
+
+def is_interactive() -> bool:
+    """True when a person can answer prompts: stdin is a terminal and ``CI`` is not set."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        return False
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def strip_one_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return strip_one_newline(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidTokenValueError(f"the value from {source} is not UTF-8 text") from None
+
+
+def input_options(func: Callable[..., object]) -> Callable[..., object]:
+    """Add the value-source options shared by set, update and rotate."""
+    options = [
+        click.option("--value", "value", metavar="TEXT",
+                     help="The value on the command line (visible in shell history and "
+                     "process lists; prefer the prompt, --stdin or --file)."),
+        click.option("--file", "file", metavar="PATH",
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Read the value from a file."),
+        click.option("--stdin", "stdin", is_flag=True, help="Read the value from stdin."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def read_value(value: str | None, file: Path | None, stdin: bool, *, prompt: str) -> Secret:
+    """The value from exactly one source; prompt (hidden, confirmed) when none is given."""
+    chosen = [flag for flag, on in (("--value", value is not None), ("--file", file),
+                                    ("--stdin", stdin)) if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one of {', '.join(chosen)}")
+    if value is not None:
+        click.echo(
+            "warning: --value is visible in shell history and process lists; "
+            "prefer the prompt, --stdin or --file",
+            err=True,
+        )
+        return Secret(value)
+    if file is not None:
+        try:
+            return Secret(_decode(file.read_bytes(), str(file)))
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {file}: {exc.strerror}") from None
+    if stdin:
+        return Secret(_decode(sys.stdin.buffer.read(), "stdin"))
+    if not is_interactive():
+        raise ConfirmationRequiredError(
+            "no value given and no terminal to prompt on",
+            hint="pass the value with --stdin or --file",
+        )
+    return Secret(click.prompt(prompt, hide_input=True, confirmation_prompt=True,
+                               err=True))
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask ``question``; ``--yes`` answers it. Without a terminal, require ``--yes``."""
+    if yes:
+        return
+    if not is_interactive():
+        raise ConfirmationRequiredError(
+            "confirmation needed but there is no terminal to ask on",
+            hint="pass --yes to confirm",
+        )
+    click.confirm(question, abort=True, err=True)
+
+
+def passphrase_source(settings: StoreSettings) -> Callable[[bool], str | None]:
+    """``MCP_ROUTER_PASSPHRASE``, else a hidden prompt when one is required (or when the
+    config sets ``file_passphrase: true`` for a new file) and a terminal is there."""
+    wanted = bool(settings.options.get("file_passphrase", False))
+
+    def source(required: bool) -> str | None:
+        env = os.environ.get("MCP_ROUTER_PASSPHRASE")
+        if env:
+            return env
+        if (required or wanted) and is_interactive():
+            return str(click.prompt("Passphrase for the token file", hide_input=True,
+                                    confirmation_prompt=not required, err=True))
+        return None
+
+    return source

@@ -1,0 +1,138 @@
+"""``mcp-router token ...``: store, read, list and delete tokens."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from mcp_router.cli.context import AppContext
+from mcp_router.cli.inputs import confirm, input_options, read_value
+from mcp_router.cli.output import dumps, format_time, info_json, mask, table
+from mcp_router.errors import InvalidTokenValueError, TokenExistsError
+from mcp_router.secret import Secret
+
+__all__ = ["token"]
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+name_option = click.option("--name", "-n", required=True, metavar="NAME",
+                           help="Token name, e.g. gateway-token.")
+
+
+@click.group()
+def token() -> None:
+    """Store, read, list and delete tokens in secure storage."""
+
+
+@token.command("set")
+@name_option
+@input_options
+@click.option("--force", is_flag=True, help="Overwrite an existing token of that name.")
+@pass_app
+def set_(app: AppContext, name: str, value: str | None, file: Path | None, stdin: bool,
+         force: bool) -> None:
+    """Store a new token (prompts for the value unless --stdin, --file or --value)."""
+    store = app.store()
+    if not force and store.exists(name):
+        raise TokenExistsError(name)  # before prompting for a value that would be refused
+    secret = read_value(value, file, stdin, prompt="Token value")
+    store.create(name, secret.reveal(), overwrite=force)
+    click.echo(f"stored '{name}' in the {store.backend_name} store", err=True)
+
+
+@token.command()
+@name_option
+@input_options
+@pass_app
+def update(app: AppContext, name: str, value: str | None, file: Path | None,
+           stdin: bool) -> None:
+    """Replace the value of an existing token."""
+    store = app.store()
+    store.info(name)  # fails before prompting when the token does not exist
+    secret = read_value(value, file, stdin, prompt="New token value")
+    store.update(name, secret.reveal())
+    click.echo(f"updated '{name}' in the {store.backend_name} store", err=True)
+
+
+@token.command()
+@name_option
+@click.option("--export", is_flag=True, help="Print the raw value (asks to confirm).")
+@click.option("--yes", "-y", is_flag=True, help="Confirm without asking (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Metadata as JSON (never the value).")
+@pass_app
+def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool) -> None:
+    """Show a token's metadata and a masked preview; --export prints the value."""
+    if export:
+        confirm(f"Print the secret value of '{name}'?", yes=yes)
+    store = app.store()
+    value = Secret(store.retrieve(name))
+    if export:
+        click.echo(value.reveal())
+        return
+    info = store.info(name)
+    if as_json:
+        click.echo(dumps({**info_json(info), "preview": mask(value.reveal())}))
+        return
+    rows = [
+        ("name", info.name),
+        ("backend", info.backend),
+        ("created", format_time(info.created)),
+        ("last used", format_time(info.last_used)),
+        ("updated", format_time(info.updated)),
+        ("value", mask(value.reveal())),
+    ]
+    for label, text in rows:
+        click.echo(f"{label + ':':<11}{text}")
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_app
+def list_(app: AppContext, as_json: bool) -> None:
+    """List stored tokens with their created and last-used times."""
+    store = app.store()
+    infos = store.list()
+    if as_json:
+        click.echo(dumps([info_json(i) for i in infos]))
+        return
+    if not infos:
+        click.echo(f"no tokens in the {store.backend_name} store", err=True)
+        return
+    rows = [(i.name, format_time(i.created), format_time(i.last_used)) for i in infos]
+    click.echo(table(("NAME", "CREATED", "LAST_USED"), rows))
+
+
+@token.command()
+@name_option
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking.")
+@pass_app
+def delete(app: AppContext, name: str, yes: bool) -> None:
+    """Delete a token."""
+    store = app.store()
+    store.info(name)  # not found is reported before asking
+    confirm(f"Delete token '{name}' from the {store.backend_name} store?", yes=yes)
+    store.delete(name)
+    click.echo(f"deleted '{name}'", err=True)
+
+
+@token.command("import")
+@name_option
+@click.option("--env", "env_var", required=True, metavar="VAR",
+              help="Environment variable holding the value.")
+@click.option("--force", is_flag=True, help="Overwrite an existing token of that name.")
+@pass_app
+def import_(app: AppContext, name: str, env_var: str, force: bool) -> None:
+    """Store a token from an environment variable."""
+    if env_var not in os.environ:
+        raise InvalidTokenValueError(f"environment variable {env_var} is not set")
+    secret = Secret(os.environ[env_var])
+    if not secret:
+        raise InvalidTokenValueError(f"environment variable {env_var} is empty")
+    store = app.store()
+    store.create(name, secret.reveal(), overwrite=force)
+    click.echo(
+        f"stored '{name}' from ${env_var} in the {store.backend_name} store; "
+        f"you can now unset {env_var}",
+        err=True,
+    )

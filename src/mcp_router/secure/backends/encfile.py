@@ -1,0 +1,183 @@
+"""The ``file`` backend: every token in one AES-256-GCM encrypted file.
+
+Writes are read-modify-write under a lock file beside the token file, written to a 0600
+temporary file in the same directory, fsynced, renamed over the old file and the directory
+fsynced, so a reader (or a crash) only ever sees the old or the new file. A file that does
+not decrypt is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from mcp_router.errors import (
+    AccessDeniedError,
+    StorageUnavailableError,
+    StoreLockedError,
+    TokenNotFoundError,
+)
+from mcp_router.paths import ensure_private_dir, fsync_dir
+from mcp_router.secure.encfile import crypto
+from mcp_router.secure.encfile.format import MIN_ITERATIONS, Header
+from mcp_router.secure.locking import FileLock
+from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
+
+__all__ = ["PASSPHRASE_ENV", "FileBackend", "create", "env_passphrase"]
+
+PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
+_TMP_PREFIX = ".tokens-"
+_TMP_SUFFIX = ".tmp"
+
+
+def env_passphrase(required: bool) -> str | None:
+    """The default passphrase source: ``MCP_ROUTER_PASSPHRASE`` if set and non-empty."""
+    return os.environ.get(PASSPHRASE_ENV) or None
+
+
+class FileBackend(Backend):
+    """Tokens in one encrypted file. Thread-unsafe; process-safe through the lock file."""
+
+    name = "file"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        machine_id: str | None = None,
+        user_id: str | None = None,
+        passphrase: Callable[[bool], str | None] | None = env_passphrase,
+        iterations: int = MIN_ITERATIONS,
+    ) -> None:
+        self.path = Path(path)
+        self._machine_id = machine_id
+        self._user_id = user_id
+        self._passphrase = passphrase or (lambda required: None)
+        self.iterations = iterations
+        self.lock = FileLock(self.path.with_name(self.path.name + ".lock"))
+
+    def describe(self) -> str:
+        return f"encrypted file {self.path}"
+
+    def probe(self) -> ProbeResult:
+        try:
+            self._material(with_passphrase=False)
+        except StorageUnavailableError as exc:
+            return ProbeResult(False, exc.message)
+        return ProbeResult(True, f"encrypted file at {self.path}")
+
+    # -- key material -----------------------------------------------------------------
+    def _material(self, with_passphrase: bool) -> crypto.KeyMaterial:
+        from mcp_router.secure.encfile.machine import machine_id, user_id
+
+        mid = self._machine_id if self._machine_id is not None else machine_id()
+        uid = self._user_id if self._user_id is not None else user_id()
+        phrase = None
+        if with_passphrase:
+            phrase = self._passphrase(True)
+            if not phrase:
+                raise StoreLockedError(
+                    f"{self.path} is protected by a passphrase and none was given",
+                    hint=f"set {PASSPHRASE_ENV} or run the command in a terminal",
+                )
+        return crypto.KeyMaterial(mid, uid, phrase)
+
+    # -- file I/O ---------------------------------------------------------------------
+    def _load(self) -> tuple[Header | None, dict[str, str], crypto.KeyMaterial | None]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None, {}, None
+        except PermissionError as exc:
+            raise AccessDeniedError(
+                f"cannot read {self.path}: permission denied",
+                hint="run 'mcp-router token repair --all' as the file's owner",
+            ) from exc
+        from mcp_router.secure.encfile.format import parse_file
+
+        header, _ = parse_file(data)
+        material = self._material(header.passphrase)
+        header, tokens = crypto.decrypt_file(data, material)
+        return header, tokens, material
+
+    def _save(
+        self,
+        tokens: dict[str, str],
+        header: Header | None,
+        material: crypto.KeyMaterial | None,
+    ) -> None:
+        if header is None or material is None:
+            phrase = self._passphrase(False)
+            header = crypto.new_header(self.iterations, passphrase=bool(phrase))
+            material = self._material(with_passphrase=False)
+            material.passphrase = phrase
+        data = crypto.encrypt_file(tokens, material, header)
+        self._atomic_write(data)
+
+    def _atomic_write(self, data: bytes) -> None:
+        directory = self.path.parent
+        self._remove_stale_temps()
+        tmp = directory / f"{_TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}{_TMP_SUFFIX}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        fsync_dir(directory)
+
+    def _remove_stale_temps(self) -> None:
+        # Called with the lock held: any temp file left now belongs to a killed writer.
+        for stale in self.path.parent.glob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    def _modify(self, change: Callable[[dict[str, str]], None]) -> None:
+        ensure_private_dir(self.path.parent)
+        with self.lock:
+            header, tokens, material = self._load()
+            change(tokens)
+            self._save(tokens, header, material)
+
+    # -- TokenStore -------------------------------------------------------------------
+    def store(self, name: str, token: str) -> None:
+        def put(tokens: dict[str, str]) -> None:
+            tokens[name] = token
+
+        self._modify(put)
+
+    def retrieve(self, name: str) -> str:
+        try:
+            return self._load()[1][name]
+        except KeyError:
+            raise TokenNotFoundError(name, backend=self.name) from None
+
+    def contains(self, name: str) -> bool:
+        return name in self._load()[1]
+
+    def delete(self, name: str) -> None:
+        def remove(tokens: dict[str, str]) -> None:
+            if tokens.pop(name, None) is None:
+                raise TokenNotFoundError(name, backend=self.name)
+
+        self._modify(remove)
+
+    def list(self) -> list[TokenInfo]:
+        return [TokenInfo(name=n, backend=self.name) for n in sorted(self._load()[1])]
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def create(settings: StoreSettings) -> FileBackend:
+    return FileBackend(
+        settings.resolved_file_path(),
+        passphrase=settings.passphrase or env_passphrase,
+    )

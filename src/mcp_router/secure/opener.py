@@ -1,0 +1,111 @@
+""":func:`open_store`: choose the backend and stack the layers around it."""
+
+from __future__ import annotations
+
+from mcp_router.errors import TokenExistsError, TokenNotFoundError
+from mcp_router.paths import ensure_private_dir
+from mcp_router.secure.index import MetadataIndex
+from mcp_router.secure.layers import LockingStore, MetadataStore
+from mcp_router.secure.locking import FileLock
+from mcp_router.secure.registry import Selection, select_backend
+from mcp_router.secure.store import Backend, StoreSettings, TokenInfo, TokenStore
+from mcp_router.secure.validation import ValidatingStore, validate_name, validate_value
+
+__all__ = ["SecureStore", "open_store"]
+
+
+class SecureStore:
+    """The layered store an application uses: validation, locking, metadata, backend.
+
+    It is a :class:`TokenStore`, plus the compound operations the CLI needs (create
+    without overwriting, update an existing token) done atomically under the store lock.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        selection: Selection,
+        index: MetadataIndex,
+        lock: FileLock,
+    ) -> None:
+        self.backend = backend
+        self.selection = selection
+        self.index = index
+        self.lock = lock
+        self._metadata = MetadataStore(backend, index, backend.name)
+        self._chain: TokenStore = ValidatingStore(LockingStore(self._metadata, lock))
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    # -- TokenStore -------------------------------------------------------------------
+    def store(self, name: str, token: str) -> None:
+        self._chain.store(name, token)
+
+    def retrieve(self, name: str) -> str:
+        return self._chain.retrieve(name)
+
+    def delete(self, name: str) -> None:
+        self._chain.delete(name)
+
+    def list(self) -> list[TokenInfo]:
+        return self._chain.list()
+
+    # -- compound operations ----------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        return self.backend.contains(validate_name(name))
+
+    def create(self, name: str, token: str, *, overwrite: bool = False) -> None:
+        """Store a new token; refuse an existing name unless ``overwrite``."""
+        validate_name(name)
+        validate_value(token)
+        with self.lock:
+            if not overwrite and self.backend.contains(name):
+                raise TokenExistsError(name)
+            self._chain.store(name, token)
+
+    def update(self, name: str, token: str) -> None:
+        """Replace the value of a token that must already exist."""
+        validate_name(name)
+        validate_value(token)
+        with self.lock:
+            if not self.backend.contains(name):
+                raise TokenNotFoundError(name, backend=self.backend_name)
+            self._chain.store(name, token)
+
+    def info(self, name: str) -> TokenInfo:
+        """Metadata of an existing token, without reading its value."""
+        validate_name(name)
+        known = self._metadata.info(name)
+        if known is not None:
+            return known
+        if not self.backend.contains(name):
+            raise TokenNotFoundError(name, backend=self.backend_name)
+        return TokenInfo(name=name, backend=self.backend_name)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __repr__(self) -> str:
+        return f"<SecureStore backend={self.backend_name!r}>"
+
+
+def open_store(settings: StoreSettings | None = None, **overrides: object) -> SecureStore:
+    """Open the layered token store described by ``settings``.
+
+    Keyword ``overrides`` replace fields of ``settings`` (e.g. ``backend="file"``)::
+
+        store = open_store(backend="file")
+        store.store("gateway-token", value)
+    """
+    from dataclasses import replace
+
+    settings = settings or StoreSettings()
+    if overrides:
+        settings = replace(settings, **overrides)  # type: ignore[arg-type]
+    backend, selection = select_backend(settings)
+    state = ensure_private_dir(settings.resolved_config_dir())
+    index = MetadataIndex(state / "metadata.db")
+    lock = FileLock(state / "store.lock")
+    return SecureStore(backend, selection, index, lock)
