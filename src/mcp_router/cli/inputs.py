@@ -20,6 +20,8 @@ from mcp_router.errors import ConfirmationRequiredError, InvalidTokenValueError
 from mcp_router.secret import Secret
 from mcp_router.secure.store import StoreSettings
 
+PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
+
 __all__ = [
     "confirm",
     "input_options",
@@ -118,12 +120,20 @@ def passphrase_source(settings: StoreSettings) -> Callable[[bool], str | None]:
     wanted = bool(settings.options.get("file_passphrase", False))
 
     def source(required: bool) -> str | None:
-        env = os.environ.get("MCP_ROUTER_PASSPHRASE")
+        env = os.environ.get(PASSPHRASE_ENV)
         if env:
             return env
         if (required or wanted) and is_interactive():
             return str(click.prompt("Passphrase for the token file", hide_input=True,
                                     confirmation_prompt=not required, err=True))
+        if wanted and not required:
+            # Creating the file without the passphrase the config asks for would be silent
+            # and permanent; refuse instead.
+            raise ConfirmationRequiredError(
+                "the config asks for a passphrase on the new token file, but there is no "
+                "terminal to ask on",
+                hint=f"set {PASSPHRASE_ENV} or run the command in a terminal",
+            )
         return None
 
     return source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -10,13 +11,67 @@ import click
 from mcp_router.cli.context import AppContext
 from mcp_router.errors import MCPRouterError
 
-__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "cli", "main"]
+__all__ = ["EXIT_DECLINED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_USAGE", "cli", "main"]
 
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+EXIT_DECLINED = 1  # the user answered "no" to a confirmation (or closed the prompt)
+EXIT_USAGE = 2  # click's code for a bad command line
+EXIT_INTERNAL = 70  # an unexpected exception: a bug (EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RootGroup(click.Group):
+    """The root group. It turns errors into one-line messages and exit codes here, in
+    :meth:`invoke`, so that the console script, ``python -m mcp_router`` and click's
+    ``CliRunner`` in tests behave exactly alike."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except MCPRouterError as exc:
+            _report(exc, _debug(ctx))
+            ctx.exit(exc.exit_code)
+        except click.exceptions.Abort as exc:
+            # click turns Ctrl-C and Ctrl-D at a prompt into Abort; the cause tells which.
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                _interrupted(ctx)
+            click.echo("aborted; nothing was changed", err=True)
+            ctx.exit(EXIT_DECLINED)
+        except KeyboardInterrupt:
+            _interrupted(ctx)
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # a closed pipe (``| head``): click handles it quietly
+            _internal(exc, _debug(ctx))
+            ctx.exit(EXIT_INTERNAL)
+        return None  # pragma: no cover - every branch above exits
+
+
+def _debug(ctx: click.Context) -> bool:
+    return isinstance(ctx.obj, AppContext) and ctx.obj.debug
+
+
+def _interrupted(ctx: click.Context) -> None:
+    click.echo("interrupted", err=True)
+    ctx.exit(EXIT_INTERRUPTED)
+
+
+def _internal(exc: Exception, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    # Only the type: a foreign library's message might quote a value.
+    click.echo(
+        f"error: internal error ({type(exc).__name__}); rerun with --debug for details",
+        err=True,
+    )
+
+
+@click.group(
+    cls=RootGroup, name="mcp-router", context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option(
     "--config", "config_path", metavar="PATH", envvar="MCP_ROUTER_CONFIG",
     help="Config file (default: the first of the standard locations that exists).",
@@ -60,39 +115,17 @@ _register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point: run the CLI and turn errors into exit codes."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    """Console-script entry point (errors become exit codes in :class:`RootGroup`)."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except MCPRouterError as exc:
-        _report(exc, debug)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="mcp-router")
+    except KeyboardInterrupt:  # before a command started (imports, argument parsing)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:
-        if debug:
-            raise
-        # Only the type: a foreign library's message might quote a value.
-        click.echo(
-            f"error: internal error ({type(exc).__name__}); rerun with --debug for details",
-            err=True,
-        )
-        sys.exit(EXIT_INTERNAL)
-    sys.exit(0)
 
 
 def _report(exc: MCPRouterError, debug: bool) -> None:
-    click.echo(f"error: {exc}", err=True)
-    if debug:
+    if debug:  # the whole chain first, so that the one-line summary stays the last line
         import traceback
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    click.echo(f"error: {exc}", err=True)

@@ -63,9 +63,10 @@ def update(app: AppContext, name: str, value: str | None, file: Path | None,
 @pass_app
 def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool) -> None:
     """Show a token's metadata and a masked preview; --export prints the value."""
-    if export:
-        confirm(f"Print the secret value of '{name}'?", yes=yes)
     store = app.store()
+    if export:
+        store.info(name)  # not found is reported before asking
+        confirm(f"Print the secret value of '{name}'?", yes=yes)
     value = Secret(store.retrieve(name))
     if export:
         click.echo(value.reveal())
