@@ -4,17 +4,26 @@ Writes are read-modify-write under a lock file beside the token file, written to
 temporary file in the same directory, fsynced, renamed over the old file and the directory
 fsynced, so a reader (or a crash) only ever sees the old or the new file. A file that does
 not decrypt is never overwritten.
+
+The token file must be a regular file: a symbolic link (or a directory, FIFO ...) at its
+path is refused rather than followed on read and silently replaced by the rename on write.
+The machine id, user id and passphrase are resolved once per backend object, and the
+derived key is cached with them (see :mod:`mcp_router.secure.encfile.crypto`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from mcp_router.errors import (
     AccessDeniedError,
+    DecryptionError,
     StorageUnavailableError,
     StoreLockedError,
     TokenNotFoundError,
@@ -28,7 +37,6 @@ from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenIn
 __all__ = ["PASSPHRASE_ENV", "FileBackend", "create", "env_passphrase"]
 
 PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
-_TMP_PREFIX = ".tokens-"
 _TMP_SUFFIX = ".tmp"
 
 
@@ -57,6 +65,7 @@ class FileBackend(Backend):
         self._passphrase = passphrase or (lambda required: None)
         self.iterations = iterations
         self.lock = FileLock(self.path.with_name(self.path.name + ".lock"))
+        self._key_material: crypto.KeyMaterial | None = None
 
     def describe(self) -> str:
         return f"encrypted file {self.path}"
@@ -70,36 +79,68 @@ class FileBackend(Backend):
 
     # -- key material -----------------------------------------------------------------
     def _material(self, with_passphrase: bool) -> crypto.KeyMaterial:
-        from mcp_router.secure.encfile.machine import machine_id, user_id
+        """The key material, resolved once; the passphrase is asked for only when needed."""
+        if self._key_material is None:
+            from mcp_router.secure.encfile.machine import machine_id, user_id
 
-        mid = self._machine_id if self._machine_id is not None else machine_id()
-        uid = self._user_id if self._user_id is not None else user_id()
-        phrase = None
-        if with_passphrase:
+            mid = self._machine_id if self._machine_id is not None else machine_id()
+            uid = self._user_id if self._user_id is not None else user_id()
+            self._key_material = crypto.KeyMaterial(mid, uid)
+        material = self._key_material
+        if with_passphrase and not material.passphrase:
             phrase = self._passphrase(True)
             if not phrase:
                 raise StoreLockedError(
                     f"{self.path} is protected by a passphrase and none was given",
                     hint=f"set {PASSPHRASE_ENV} or run the command in a terminal",
                 )
-        return crypto.KeyMaterial(mid, uid, phrase)
+            material.passphrase = phrase
+        return material
 
     # -- file I/O ---------------------------------------------------------------------
-    def _load(self) -> tuple[Header | None, dict[str, str], crypto.KeyMaterial | None]:
+    def _read(self) -> bytes | None:
+        """The file's bytes, ``None`` if there is no file; never through a symlink."""
+        if self.path.is_symlink():  # O_NOFOLLOW below closes the race where it exists
+            raise self._not_regular("is a symbolic link")
         try:
-            data = self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_NONBLOCK)
         except FileNotFoundError:
-            return None, {}, None
+            return None
         except PermissionError as exc:
             raise AccessDeniedError(
                 f"cannot read {self.path}: permission denied",
                 hint="run 'mcp-router token repair --all' as the file's owner",
             ) from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._not_regular("is a symbolic link") from None
+            raise StorageUnavailableError(f"cannot read {self.path}: {exc.strerror}") from exc
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise self._not_regular("is not a regular file")
+            return fh.read()
+
+    def _not_regular(self, what: str) -> StorageUnavailableError:
+        return StorageUnavailableError(
+            f"{self.path} {what}; the token file must be a regular file",
+            hint="point advanced.secure_storage.file_path at the real file",
+        )
+
+    def _load(self) -> tuple[Header | None, dict[str, str], crypto.KeyMaterial | None]:
         from mcp_router.secure.encfile.format import parse_file
 
+        data = self._read()
+        if data is None:
+            return None, {}, None
         header, _ = parse_file(data)
         material = self._material(header.passphrase)
-        header, tokens = crypto.decrypt_file(data, material)
+        try:
+            header, tokens = crypto.decrypt_file(data, material)
+        except DecryptionError:
+            if header.passphrase:  # perhaps a mistyped passphrase: ask again next time
+                material.passphrase = None
+                material.forget()
+            raise
         return header, tokens, material
 
     def _save(
@@ -109,17 +150,18 @@ class FileBackend(Backend):
         material: crypto.KeyMaterial | None,
     ) -> None:
         if header is None or material is None:
-            phrase = self._passphrase(False)
-            header = crypto.new_header(self.iterations, passphrase=bool(phrase))
             material = self._material(with_passphrase=False)
-            material.passphrase = phrase
+            material.passphrase = material.passphrase or self._passphrase(False)
+            header = crypto.new_header(self.iterations, passphrase=bool(material.passphrase))
         data = crypto.encrypt_file(tokens, material, header)
         self._atomic_write(data)
 
     def _atomic_write(self, data: bytes) -> None:
         directory = self.path.parent
         self._remove_stale_temps()
-        tmp = directory / f"{_TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}{_TMP_SUFFIX}"
+        tmp = directory / f".{self.path.name}.{os.getpid()}-{os.urandom(4).hex()}{_TMP_SUFFIX}"
+        # Created 0600 by the open itself (never write-then-chmod); O_EXCL never reuses or
+        # follows an existing name.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -134,8 +176,11 @@ class FileBackend(Backend):
         fsync_dir(directory)
 
     def _remove_stale_temps(self) -> None:
-        # Called with the lock held: any temp file left now belongs to a killed writer.
-        for stale in self.path.parent.glob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
+        # Called with the lock held: any temp file of this token file left now belongs to a
+        # killed writer. The pattern names the file, so that two token files sharing a
+        # directory (each with its own lock) never delete each other's temp files.
+        pattern = f".{glob.escape(self.path.name)}.*{_TMP_SUFFIX}"
+        for stale in self.path.parent.glob(pattern):
             with contextlib.suppress(OSError):
                 stale.unlink()
 
@@ -174,6 +219,8 @@ class FileBackend(Backend):
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO at the path must not hang the open
 
 
 def create(settings: StoreSettings) -> FileBackend:

@@ -14,7 +14,9 @@
     44      n+16  AES-256-GCM ciphertext of the payload, then the 16-byte tag
 
 The 44 header bytes are the GCM associated data. The payload is UTF-8 JSON,
-``{"tokens":{name:value,...},"version":1}`` with sorted keys and no spaces.
+``{"tokens":{name:value,...},"version":1}`` with sorted keys and no spaces, in exactly the
+canonical form :func:`serialize_payload` writes; a reader rejects any other encoding of the
+same data (see ``docs/file-format.md``), so one set of tokens has exactly one payload.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "MAX_ITERATIONS",
     "MIN_ITERATIONS",
     "NONCE_SIZE",
+    "PAYLOAD_VERSION",
     "SALT_SIZE",
     "TAG_SIZE",
     "VERSION",
@@ -51,6 +54,7 @@ MAX_ITERATIONS = 10_000_000
 SALT_SIZE = 16
 NONCE_SIZE = 12
 TAG_SIZE = 16
+PAYLOAD_VERSION = 1
 _FIXED = struct.Struct(">8sBBBBI")  # magic, version, kdf, flags, reserved, iterations
 HEADER_SIZE = _FIXED.size + SALT_SIZE + NONCE_SIZE  # 44
 
@@ -65,6 +69,17 @@ class Header:
     passphrase: bool = False
     kdf: int = KDF_PBKDF2_SHA256
     version: int = VERSION
+
+    def __post_init__(self) -> None:
+        # A writer must never produce a header that a reader rejects.
+        if (
+            self.version != VERSION
+            or self.kdf != KDF_PBKDF2_SHA256
+            or not MIN_ITERATIONS <= self.iterations <= MAX_ITERATIONS
+            or len(self.salt) != SALT_SIZE
+            or len(self.nonce) != NONCE_SIZE
+        ):
+            raise ValueError("invalid tokens.enc header fields")
 
     def to_bytes(self) -> bytes:
         flags = FLAG_PASSPHRASE if self.passphrase else 0
@@ -89,8 +104,10 @@ def parse_file(data: bytes) -> tuple[Header, bytes]:
         )
     if kdf != KDF_PBKDF2_SHA256:
         raise CorruptStoreError(f"unknown key-derivation function id {kdf}")
-    if flags & ~FLAG_PASSPHRASE or reserved:
-        raise CorruptStoreError("unknown flags set in the file header")
+    if flags & ~FLAG_PASSPHRASE:
+        raise CorruptStoreError(f"unknown flags 0x{flags:02x} set in the file header")
+    if reserved:
+        raise CorruptStoreError("the reserved header byte is not zero")
     if not MIN_ITERATIONS <= iterations <= MAX_ITERATIONS:
         raise CorruptStoreError(f"iteration count {iterations} is out of range")
     salt_end = _FIXED.size + SALT_SIZE
@@ -104,8 +121,9 @@ def parse_file(data: bytes) -> tuple[Header, bytes]:
 
 
 def serialize_payload(tokens: dict[str, str]) -> bytes:
+    """The canonical payload: the only encoding of ``tokens`` a reader accepts."""
     return json.dumps(
-        {"tokens": tokens, "version": 1},
+        {"tokens": tokens, "version": PAYLOAD_VERSION},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -113,16 +131,44 @@ def serialize_payload(tokens: dict[str, str]) -> bytes:
 
 
 def parse_payload(plaintext: bytes) -> dict[str, str]:
-    """Decode a decrypted payload. Messages never quote the plaintext."""
+    """Decode a decrypted payload, accepting only the canonical encoding.
+
+    Rejected with :class:`CorruptStoreError`: invalid UTF-8 or JSON, duplicate keys, any
+    structure other than ``{"tokens": {str: str}, "version": 1}``, and any encoding that
+    differs from :func:`serialize_payload` of the same tokens (spaces, key order, escapes).
+    Messages never quote the plaintext.
+    """
     try:
-        doc = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        doc = json.loads(plaintext.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise CorruptStoreError("decrypted payload is not valid UTF-8 JSON") from None
-    if not isinstance(doc, dict) or doc.get("version") != 1 or set(doc) != {"tokens", "version"}:
-        raise CorruptStoreError("decrypted payload has an unexpected structure")
-    tokens = doc["tokens"]
+    tokens = _checked_structure(doc)
+    try:
+        canonical = serialize_payload(tokens)
+    except UnicodeEncodeError:  # an escaped unpaired surrogate such as "\ud800"
+        canonical = b""
+    if canonical != plaintext:
+        raise CorruptStoreError("decrypted payload is not in canonical form")
+    return tokens
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        raise ValueError("duplicate key")  # reported as invalid JSON, without the key
+    return doc
+
+
+def _checked_structure(doc: object) -> dict[str, str]:
+    unexpected = CorruptStoreError("decrypted payload has an unexpected structure")
+    if not isinstance(doc, dict) or set(doc) != {"tokens", "version"}:
+        raise unexpected
+    version, tokens = doc["version"], doc["tokens"]
+    # type() rather than isinstance: JSON true and 1.0 compare equal to 1 in Python.
+    if type(version) is not int or version != PAYLOAD_VERSION:
+        raise unexpected
     if not isinstance(tokens, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tokens.items()
     ):
-        raise CorruptStoreError("decrypted payload has an unexpected structure")
+        raise unexpected
     return tokens
