@@ -17,7 +17,9 @@ Every error is an :class:`MCPRouterError`. The tree::
     ├── AccessDeniedError              exit 10  the OS or the store refused access
     ├── NotSupportedError              exit 12  the backend cannot do this operation
     ├── ConfirmationRequiredError      exit 13  a prompt was needed but none is possible
-    └── HelperError                    exit 14  an external helper command failed
+    ├── HelperError                    exit 14  an external helper command failed
+    └── GatewayError                   exit 15  the gateway or backend could not be used
+        └── AuthenticationError        a token endpoint or gateway refused the credential
 
 Messages are one line, name the fix where there is one, and never contain a secret.
 """
@@ -26,10 +28,12 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "AuthenticationError",
     "ConfigError",
     "ConfirmationRequiredError",
     "CorruptStoreError",
     "DecryptionError",
+    "GatewayError",
     "HelperError",
     "InvalidTokenNameError",
     "InvalidTokenValueError",
@@ -170,3 +174,13 @@ class HelperError(MCPRouterError):
     """An external helper command (custom backend) failed or timed out."""
 
     exit_code = 14
+
+
+class GatewayError(MCPRouterError):
+    """``run`` could not reach or keep the upstream (gateway, backend, token endpoint)."""
+
+    exit_code = 15
+
+
+class AuthenticationError(GatewayError):
+    """A token endpoint or the gateway refused the credential the router presented."""
