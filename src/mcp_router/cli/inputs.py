@@ -23,6 +23,7 @@ from mcp_router.secure.store import StoreSettings
 PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
 
 __all__ = [
+    "check_single_source",
     "confirm",
     "input_options",
     "is_interactive",
@@ -73,12 +74,20 @@ def input_options(func: Callable[..., object]) -> Callable[..., object]:
     return func
 
 
-def read_value(value: str | None, file: Path | None, stdin: bool, *, prompt: str) -> Secret:
-    """The value from exactly one source; prompt (hidden, confirmed) when none is given."""
+def check_single_source(value: str | None, file: Path | None, stdin: bool) -> None:
+    """Refuse more than one of --value, --file and --stdin (a usage error, exit 2).
+
+    Commands call it first, so that a bad command line is reported before the store is
+    opened."""
     chosen = [flag for flag, on in (("--value", value is not None), ("--file", file),
                                     ("--stdin", stdin)) if on]
     if len(chosen) > 1:
         raise click.UsageError(f"choose one of {', '.join(chosen)}")
+
+
+def read_value(value: str | None, file: Path | None, stdin: bool, *, prompt: str) -> Secret:
+    """The value from exactly one source; prompt (hidden, confirmed) when none is given."""
+    check_single_source(value, file, stdin)
     if value is not None:
         click.echo(
             "warning: --value is visible in shell history and process lists; "

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mcp_router.cli.context import AppContext
-from mcp_router.cli.inputs import confirm, input_options, read_value
+from mcp_router.cli.inputs import check_single_source, confirm, input_options, read_value
 from mcp_router.cli.output import dumps, format_time, info_json, mask, table
 from mcp_router.errors import InvalidTokenValueError, TokenExistsError
 from mcp_router.secret import Secret
@@ -33,6 +33,7 @@ def token() -> None:
 def set_(app: AppContext, name: str, value: str | None, file: Path | None, stdin: bool,
          force: bool) -> None:
     """Store a new token (prompts for the value unless --stdin, --file or --value)."""
+    check_single_source(value, file, stdin)
     store = app.store()
     if not force and store.exists(name):
         raise TokenExistsError(name)  # before prompting for a value that would be refused
@@ -48,6 +49,7 @@ def set_(app: AppContext, name: str, value: str | None, file: Path | None, stdin
 def update(app: AppContext, name: str, value: str | None, file: Path | None,
            stdin: bool) -> None:
     """Replace the value of an existing token."""
+    check_single_source(value, file, stdin)
     store = app.store()
     store.info(name)  # fails before prompting when the token does not exist
     secret = read_value(value, file, stdin, prompt="New token value")
