@@ -514,7 +514,7 @@ def test_verbose_names_the_backend_on_stderr() -> None:
 
 def test_backend_from_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "mcp-router.yaml"
-    config.write_text("advanced:\n  secure_storage:\n    backend: file\n")
+    config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: file\n")
     result = invoke("--config", str(config), "token", "set", "--name", "t1", "--stdin",
                     input="v", backend=None)
     assert result.exit_code == 0, result.stderr
@@ -612,7 +612,7 @@ def test_real_error_paths(tmp_path: Path, config_dir: Path) -> None:
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("advanced: [unclosed\n")
     assert_one_line_error(invoke("--config", str(bad_yaml), "token", "list"), 11,
-                          "invalid YAML")
+                          "bad.yaml")
     assert_one_line_error(invoke("token", "list", backend="no-such-backend"), 11,
                           "unknown storage backend 'no-such-backend'", "file")
 
@@ -647,7 +647,7 @@ def test_passphrase_errors(config_dir: Path) -> None:
 def test_config_passphrase_without_a_terminal_refuses_to_create(tmp_path: Path,
                                                                 config_dir: Path) -> None:
     config = tmp_path / "mcp-router.yaml"
-    config.write_text("advanced:\n  secure_storage:\n    backend: file\n"
+    config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: file\n"
                       "    file_passphrase: true\n")
     result = invoke("--config", str(config), "token", "set", "--name", "t1", "--stdin",
                     input="v", backend=None)
