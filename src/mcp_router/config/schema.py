@@ -228,7 +228,8 @@ class SecureStorageConfig:
 
     ``backend`` is ``auto``, a built-in name or an installed plugin's name. The
     ``custom_*`` keys configure the external-command backend, the ``pkcs11_*`` keys the
-    HSM backend; ``options`` is a free-form mapping handed to plugin backends.
+    HSM backend, the ``secret_service_*`` keys the D-Bus time limits; ``options`` is a
+    free-form mapping handed to plugin backends.
     """
 
     backend: str = "auto"
@@ -246,6 +247,8 @@ class SecureStorageConfig:
     pkcs11_slot: int | None = None
     pkcs11_token_label: str | None = None
     pkcs11_pin: CredentialRef | None = None
+    secret_service_timeout: float | None = None
+    secret_service_unlock_timeout: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def backend_options(self) -> dict[str, Any]:
@@ -254,7 +257,8 @@ class SecureStorageConfig:
         opts["file_passphrase"] = self.file_passphrase
         opts["custom_timeout"] = self.custom_timeout
         for key in ("custom_command", "custom_not_found_exit_code", "pkcs11_module",
-                    "pkcs11_slot", "pkcs11_token_label"):
+                    "pkcs11_slot", "pkcs11_token_label", "secret_service_timeout",
+                    "secret_service_unlock_timeout"):
             if getattr(self, key) is not None:
                 opts[key] = getattr(self, key)
         if self.custom_command is not None:

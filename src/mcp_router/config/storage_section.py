@@ -16,9 +16,10 @@ CUSTOM_KEYS = (
     "custom_list_args", "custom_timeout", "custom_not_found_exit_code",
 )
 PKCS11_KEYS = ("pkcs11_module", "pkcs11_slot", "pkcs11_token_label", "pkcs11_pin_secure_key")
+SECRET_SERVICE_KEYS = ("secret_service_timeout", "secret_service_unlock_timeout")
 STORAGE_KEYS = (
     "backend", "file_path", "allow_fallback", "file_passphrase", *CUSTOM_KEYS, *PKCS11_KEYS,
-    "options",
+    *SECRET_SERVICE_KEYS, "options",
 )
 _BACKEND_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 PLACEHOLDER = "{name}"
@@ -48,6 +49,9 @@ def read_secure_storage(advanced: Section) -> SecureStorageConfig:
         pkcs11_slot=section.integer("pkcs11_slot", None),
         pkcs11_token_label=section.string("pkcs11_token_label"),
         pkcs11_pin=secure_key_ref(section, "pkcs11_pin_secure_key", store="default"),
+        secret_service_timeout=_optional_seconds(section, "secret_service_timeout"),
+        secret_service_unlock_timeout=_optional_seconds(section,
+                                                        "secret_service_unlock_timeout"),
         options=section.ctx.value(options_section.node) if options_section else {},
     )
     section.take("pkcs11_pin_secure_key")
@@ -55,6 +59,10 @@ def read_secure_storage(advanced: Section) -> SecureStorageConfig:
     _check_custom(section, config)
     _check_unused(section, backend)
     return config
+
+
+def _optional_seconds(section: Section, key: str) -> float | None:
+    return section.number(key, 0.0) or None if section.has(key) else None
 
 
 def _backend_name(section: Section) -> str:
