@@ -11,13 +11,14 @@ import pytest
 
 from mcp_router.secure.store import StoreSettings
 
-pytest_plugins: list[str] = ["fixtures.softhsm"]
+pytest_plugins: list[str] = ["fixtures.secretservice", "fixtures.softhsm"]
 
 #: Conformance-suite backends: id -> name of the fixture that yields its StoreSettings.
 #: A fixture skips (with the reason) when its service cannot run on this machine.
 CONFORMANCE_BACKENDS: dict[str, str] = {
     "memory": "memory_settings",
     "file": "file_settings",
+    "secret-service": "secret_service_settings",
     "pkcs11": "pkcs11_settings",
 }
 

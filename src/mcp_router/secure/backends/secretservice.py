@@ -1,0 +1,478 @@
+"""The ``secret-service`` backend: the freedesktop.org Secret Service over D-Bus.
+
+Where tokens live: the provider's *default* collection (gnome-keyring's "login", KWallet,
+KeePassXC...), one item per token, labelled ``MCP Router: <name>`` and carrying the
+attributes ``{"application": "mcp-router", "token_name": "<name>"}``. Those attributes are
+what ``secret-tool lookup application mcp-router token_name <name>`` finds, so any libsecret
+tool can read and write the same items.
+
+Built on ``secretstorage`` (items and the Diffie-Hellman transport encryption of secrets)
+over ``jeepney`` (the D-Bus connection). Two things are added here:
+
+* **Bounded time.** Every D-Bus call has a deadline (``secret_service_timeout`` seconds,
+  default 5). A bus or provider that does not answer is reported as
+  :class:`StorageUnavailableError`, never a hang. An unlock prompt waits at most
+  ``secret_service_unlock_timeout`` seconds (default 60) for the person to answer.
+* **Few round trips.** One connection per backend, reused by ``probe`` and every operation;
+  items are found with one ``SearchItems`` on the default collection's alias path (no alias
+  lookup); ``list`` sends all its property reads at once and then collects the replies.
+
+A locked collection is unlocked through the provider's prompt only where a prompt can be
+shown (a graphical session: ``DISPLAY`` or ``WAYLAND_DISPLAY``); elsewhere the operation
+fails at once with :class:`StoreLockedError` naming the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jeepney import DBusAddress, DBusErrorResponse, MatchRule, Message, MessageType
+from jeepney.io.blocking import DBusConnection
+from secretstorage.exceptions import (
+    ItemNotFoundException,
+    LockedException,
+    SecretServiceNotAvailableException,
+)
+
+from mcp_router.errors import (
+    AccessDeniedError,
+    CorruptStoreError,
+    InvalidTokenNameError,
+    StorageUnavailableError,
+    StoreLockedError,
+    TokenNotFoundError,
+)
+from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
+from mcp_router.secure.validation import validate_name
+
+__all__ = [
+    "APPLICATION",
+    "BUS_NAME",
+    "DEFAULT_COLLECTION",
+    "SecretServiceBackend",
+    "attributes_for",
+    "create",
+    "label_for",
+    "prompt_possible",
+    "session_bus_address",
+]
+
+APPLICATION = "mcp-router"
+BUS_NAME = "org.freedesktop.secrets"
+SERVICE_PATH = "/org/freedesktop/secrets"
+DEFAULT_COLLECTION = "/org/freedesktop/secrets/aliases/default"
+_SS = "org.freedesktop.Secret."
+_IS_LOCKED = _SS + "Error.IsLocked"
+_ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_UNLOCK_TIMEOUT = 60.0
+_BATCH = 256  # property reads in flight at once in list()
+
+_START_HINT = (
+    "start a Secret Service provider (e.g. 'systemctl --user start gnome-keyring-daemon'), "
+    "or use the encrypted file: --backend file"
+)
+_UNLOCK_HINT = (
+    "unlock the default keyring in your desktop session (e.g. Seahorse, 'Passwords and "
+    "Keys') and retry, or use the encrypted file: --backend file"
+)
+
+T = TypeVar("T")
+
+
+def label_for(name: str) -> str:
+    """The item label other tools show for token ``name``."""
+    return f"MCP Router: {name}"
+
+
+def attributes_for(name: str) -> dict[str, str]:
+    """The lookup attributes of token ``name`` (what ``secret-tool lookup`` matches)."""
+    return {"application": APPLICATION, "token_name": name}
+
+
+def session_bus_address(environ: Mapping[str, str] | None = None) -> str | None:
+    """The session bus address: ``DBUS_SESSION_BUS_ADDRESS``, else ``$XDG_RUNTIME_DIR/bus``.
+
+    The fallback is what libdbus and sd-bus do: a systemd user session (also over SSH)
+    has its bus socket there even when the variable is not exported.
+    """
+    env = os.environ if environ is None else environ
+    address = env.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return address
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime:
+        socket_path = Path(runtime) / "bus"
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(socket_path.stat().st_mode):
+                return f"unix:path={socket_path}"
+    return None
+
+
+def prompt_possible(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the provider can show an unlock prompt: a graphical session is present."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+class _BoundedConnection(DBusConnection):  # type: ignore[misc]
+    """A blocking jeepney connection whose every call has a deadline, Hello included.
+
+    ``secretstorage`` calls ``send_and_get_reply`` without a timeout; this default makes
+    all of its calls bounded too.
+    """
+
+    def __init__(self, sock: Any, timeout: float) -> None:
+        self.default_timeout = timeout
+        super().__init__(sock)
+
+    def send_and_get_reply(self, message: Message, *, timeout: float | None = None) -> Message:
+        return super().send_and_get_reply(
+            message, timeout=self.default_timeout if timeout is None else timeout
+        )
+
+
+def _connect(address: str, timeout: float) -> _BoundedConnection:
+    from jeepney.bus import get_connectable_addresses
+    from jeepney.io.blocking import prep_socket
+
+    try:
+        path = next(get_connectable_addresses(address))
+        sock = prep_socket(path, timeout=timeout)
+        return _BoundedConnection(sock, timeout)
+    except TimeoutError as exc:
+        raise StorageUnavailableError(
+            f"the D-Bus session bus at {address} did not answer within {timeout:g} s",
+            hint="check that the session's dbus-daemon is running",
+        ) from exc
+    except (OSError, RuntimeError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise StorageUnavailableError(
+            f"cannot connect to the D-Bus session bus at {address}: {why}",
+            hint="run inside a desktop or 'dbus-run-session' session, or use --backend file",
+        ) from exc
+
+
+def _error_name(exc: DBusErrorResponse) -> str:
+    return str(exc.name or "")
+
+
+def _valid(name: str) -> bool:
+    try:
+        validate_name(name)
+    except InvalidTokenNameError:
+        return False
+    return True
+
+
+class SecretServiceBackend(Backend):
+    """Tokens as items of the Secret Service default collection."""
+
+    name = "secret-service"
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        unlock_timeout: float = DEFAULT_UNLOCK_TIMEOUT,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.unlock_timeout = unlock_timeout
+        self._environ = environ
+        self._conn: _BoundedConnection | None = None
+        self._session: Any = None
+        self._guard = threading.RLock()
+
+    @property
+    def address(self) -> str | None:
+        return session_bus_address(self._environ)
+
+    def describe(self) -> str:
+        return f"Secret Service default collection (session bus {self.address or 'unset'})"
+
+    # -- connection -------------------------------------------------------------------
+    def connection(self) -> _BoundedConnection:
+        """The backend's one D-Bus connection, opened on first use."""
+        if self._conn is None:
+            address = self.address
+            if not address:
+                raise StorageUnavailableError(
+                    "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set and "
+                    "$XDG_RUNTIME_DIR/bus does not exist",
+                    hint=_START_HINT,
+                )
+            self._conn = _connect(address, self.timeout)
+            weakref.finalize(self, self._conn.close)
+        return self._conn
+
+    def close(self) -> None:
+        with self._guard:
+            if self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.close()
+            self._conn = None
+            self._session = None
+
+    def _open_session(self) -> Any:
+        if self._session is None:
+            from secretstorage.util import open_session
+
+            self._session = open_session(self.connection())
+        return self._session
+
+    def _call(self, path: str, interface: str, method: str, signature: str | None,
+              *body: Any) -> Any:
+        from secretstorage.util import DBusAddressWrapper
+
+        wrapper = DBusAddressWrapper(path, interface, self.connection())
+        return wrapper.call(method, signature, *body)
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Hold the connection lock and turn library errors into ours."""
+        with self._guard:
+            try:
+                yield
+            except TimeoutError as exc:
+                self.close()  # a late reply must not be taken for the next call's
+                raise StorageUnavailableError(
+                    f"the Secret Service did not answer within {self.timeout:g} s",
+                    hint="check that the provider (e.g. gnome-keyring-daemon) is running "
+                    "and responsive: mcp-router token doctor",
+                ) from exc
+            except SecretServiceNotAvailableException as exc:
+                raise StorageUnavailableError(
+                    "no Secret Service provider on the session bus "
+                    f"({BUS_NAME} is not running and cannot be started)",
+                    hint=_START_HINT,
+                ) from exc
+            except LockedException as exc:
+                raise StoreLockedError(
+                    "the Secret Service default collection is locked", hint=_UNLOCK_HINT
+                ) from exc
+            except DBusErrorResponse as exc:
+                raise self._from_dbus_error(exc) from exc
+            except (ConnectionError, OSError) as exc:
+                self.close()
+                raise StorageUnavailableError(
+                    f"lost the connection to the D-Bus session bus: {exc.strerror or exc}",
+                    hint="check that the session's dbus-daemon is running",
+                ) from exc
+
+    @staticmethod
+    def _from_dbus_error(exc: DBusErrorResponse) -> Exception:
+        name = _error_name(exc)
+        if name == _IS_LOCKED:
+            return StoreLockedError(
+                "the Secret Service default collection is locked", hint=_UNLOCK_HINT
+            )
+        if name == _ACCESS_DENIED:
+            return AccessDeniedError("the Secret Service refused access",
+                                     hint="check the provider's access rules")
+        # The error name only: a provider's message text is not ours to echo.
+        return StorageUnavailableError(f"the Secret Service failed the request ({name})")
+
+    # -- the default collection -------------------------------------------------------
+    def collection_locked(self) -> bool:
+        """Whether the default collection is locked (one D-Bus round trip)."""
+        from secretstorage.util import DBusAddressWrapper
+
+        collection = DBusAddressWrapper(DEFAULT_COLLECTION, _SS + "Collection",
+                                        self.connection())
+        return bool(collection.get_property("Locked"))
+
+    def _search(self, attributes: dict[str, str]) -> list[str]:
+        try:
+            (paths,) = self._call(DEFAULT_COLLECTION, _SS + "Collection", "SearchItems",
+                                  "a{ss}", attributes)
+        except ItemNotFoundException as exc:
+            raise StorageUnavailableError(
+                "the Secret Service has no default collection",
+                hint="create a keyring and make it the default (e.g. in Seahorse, "
+                "'Passwords and Keys'), or use --backend file",
+            ) from exc
+        return sorted(str(p) for p in paths)
+
+    def _unlocked(self, operation: Callable[[], T]) -> T:
+        """Run ``operation``; if the collection is locked, unlock it (if possible) and retry."""
+        try:
+            return operation()
+        except LockedException:
+            pass
+        except DBusErrorResponse as exc:
+            if _error_name(exc) != _IS_LOCKED:
+                raise
+        self.unlock()
+        return operation()
+
+    def unlock(self) -> None:
+        """Unlock the default collection through the provider's prompt, or raise."""
+        if not prompt_possible(self._environ):
+            raise StoreLockedError(
+                "the Secret Service default collection is locked and no unlock prompt can "
+                "be shown here (no graphical session)",
+                hint=_UNLOCK_HINT,
+            )
+        _, prompt = self._call(SERVICE_PATH, _SS + "Service", "Unlock", "ao",
+                               [DEFAULT_COLLECTION])
+        if prompt != "/" and self._run_prompt(prompt):
+            raise StoreLockedError("unlocking the Secret Service default collection was "
+                                   "cancelled", hint=_UNLOCK_HINT)
+
+    def _run_prompt(self, prompt: str) -> bool:
+        """Show a provider prompt and wait (bounded) for it; True when dismissed."""
+        conn = self.connection()
+        rule = MatchRule(type="signal", interface=_SS + "Prompt", member="Completed",
+                         path=prompt)
+        self._call("/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
+                   rule.serialise())
+        with conn.filter(rule) as signals:
+            self._call(prompt, _SS + "Prompt", "Prompt", "s", "")
+            try:
+                message = conn.recv_until_filtered(signals, timeout=self.unlock_timeout)
+            except TimeoutError:
+                with contextlib.suppress(Exception):
+                    self._call(prompt, _SS + "Prompt", "Dismiss", "")
+                raise StoreLockedError(
+                    f"no answer to the unlock prompt within {self.unlock_timeout:g} s",
+                    hint=_UNLOCK_HINT,
+                ) from None
+        dismissed, _ = message.body
+        return bool(dismissed)
+
+    # -- Backend ----------------------------------------------------------------------
+    def probe(self) -> ProbeResult:
+        """One connection and one call: is there a provider, a default collection, unlocked?"""
+        try:
+            with self._translated():
+                try:
+                    locked = self.collection_locked()
+                except ItemNotFoundException:
+                    return ProbeResult(False, "the Secret Service has no default collection")
+        except (StorageUnavailableError, StoreLockedError, AccessDeniedError) as exc:
+            return ProbeResult(False, exc.message)
+        if not locked:
+            return ProbeResult(True, "the Secret Service default collection is unlocked")
+        if prompt_possible(self._environ):
+            return ProbeResult(True, "the Secret Service default collection is locked; the "
+                               "provider will ask to unlock it")
+        return ProbeResult(False, "the Secret Service default collection is locked and no "
+                           "unlock prompt can be shown here (no graphical session)")
+
+    def store(self, name: str, token: str) -> None:
+        from secretstorage.item import Item
+
+        secret = token.encode("utf-8")
+        with self._translated():
+            paths = self._search(attributes_for(name))
+            if paths:
+                # Keep the existing item (and any extra attributes another tool set).
+                self._unlocked(lambda: Item(self.connection(), paths[0],
+                                            self._open_session()).set_secret(secret))
+            else:
+                self._unlocked(lambda: self._create_item(name, secret))
+
+    def _create_item(self, name: str, secret: bytes) -> None:
+        from secretstorage.util import format_secret
+
+        properties = {
+            _SS + "Item.Label": ("s", label_for(name)),
+            _SS + "Item.Attributes": ("a{ss}", attributes_for(name)),
+        }
+        _, prompt = self._call(
+            DEFAULT_COLLECTION, _SS + "Collection", "CreateItem", "a{sv}(oayays)b",
+            properties, format_secret(self._open_session(), secret, "text/plain"), True,
+        )
+        if prompt != "/" and self._run_prompt(prompt):
+            raise StoreLockedError("storing in the Secret Service was cancelled at its prompt")
+
+    def retrieve(self, name: str) -> str:
+        from secretstorage.item import Item
+
+        with self._translated():
+            paths = self._search(attributes_for(name))
+            if not paths:
+                raise TokenNotFoundError(name, backend=self.name)
+            try:
+                secret = self._unlocked(
+                    lambda: Item(self.connection(), paths[0], self._open_session()).get_secret()
+                )
+            except ItemNotFoundException:  # deleted between the search and the read
+                raise TokenNotFoundError(name, backend=self.name) from None
+        try:
+            return bytes(secret).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptStoreError(
+                f"the Secret Service item for '{name}' does not hold UTF-8 text",
+                hint=f"store it again: mcp-router token set --name {name} --force",
+            ) from None
+
+    def contains(self, name: str) -> bool:
+        with self._translated():
+            return bool(self._search(attributes_for(name)))
+
+    def delete(self, name: str) -> None:
+        with self._translated():
+            paths = self._search(attributes_for(name))
+            if not paths:
+                raise TokenNotFoundError(name, backend=self.name)
+            for path in paths:  # duplicates made by other tools go too
+                self._unlocked(lambda p=path: self._delete_item(p))
+
+    def _delete_item(self, path: str) -> None:
+        (prompt,) = self._call(path, _SS + "Item", "Delete", "")
+        if prompt != "/" and self._run_prompt(prompt):
+            raise StoreLockedError("deleting from the Secret Service was cancelled")
+
+    def list(self) -> list[TokenInfo]:
+        with self._translated():
+            paths = self._search({"application": APPLICATION})
+            attributes = self._get_many(paths, _SS + "Item", "Attributes")
+        names = {attrs.get("token_name", "") for attrs in attributes}
+        # Items another tool made under a name mcp-router cannot address are left out.
+        return [TokenInfo(name=n, backend=self.name) for n in sorted(names) if _valid(n)]
+
+    def _get_many(self, paths: list[str], interface: str, prop: str) -> list[Any]:
+        """Read one property of many objects: send every request, then collect replies."""
+        from jeepney.low_level import HeaderFields
+        from jeepney.wrappers import new_method_call
+
+        conn = self.connection()
+        results: list[Any] = [{} for _ in paths]
+        for start in range(0, len(paths), _BATCH):
+            serials: dict[int, int] = {}
+            for index in range(start, min(start + _BATCH, len(paths))):
+                message = new_method_call(
+                    DBusAddress(paths[index], BUS_NAME, "org.freedesktop.DBus.Properties"),
+                    "Get", "ss", (interface, prop),
+                )
+                serial = next(conn.outgoing_serial)
+                conn.send(message, serial=serial)
+                serials[serial] = index
+            deadline = time.monotonic() + self.timeout
+            while serials:
+                reply = conn.receive(timeout=max(0.0, deadline - time.monotonic()))
+                index = serials.pop(reply.header.fields.get(HeaderFields.reply_serial, -1), -1)
+                if index >= 0 and reply.header.message_type == MessageType.method_return:
+                    results[index] = reply.body[0][1]
+                # Anything else: a signal, or an error for an item deleted meanwhile.
+        return results
+
+
+def create(settings: StoreSettings) -> SecretServiceBackend:
+    options = settings.options
+    return SecretServiceBackend(
+        timeout=float(options.get("secret_service_timeout", DEFAULT_TIMEOUT)),
+        unlock_timeout=float(options.get("secret_service_unlock_timeout",
+                                         DEFAULT_UNLOCK_TIMEOUT)),
+    )
