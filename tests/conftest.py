@@ -11,7 +11,8 @@ import pytest
 
 from mcp_router.secure.store import StoreSettings
 
-pytest_plugins: list[str] = ["fixtures.secretservice", "fixtures.softhsm"]
+pytest_plugins: list[str] = ["fixtures.secretservice", "fixtures.softhsm",
+                              "fixtures.passstore"]
 
 #: Conformance-suite backends: id -> name of the fixture that yields its StoreSettings.
 #: A fixture skips (with the reason) when its service cannot run on this machine.
@@ -20,6 +21,7 @@ CONFORMANCE_BACKENDS: dict[str, str] = {
     "file": "file_settings",
     "secret-service": "secret_service_settings",
     "pkcs11": "pkcs11_settings",
+    "custom-pass": "custom_pass_settings",
 }
 
 _KEEP_ENV = {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV",

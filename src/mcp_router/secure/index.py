@@ -107,6 +107,18 @@ class MetadataIndex:
             "INSERT OR IGNORE INTO tokens (backend, name) VALUES (?, ?)", (backend, name)
         )
 
+    def restore_times(self, info: TokenInfo) -> None:
+        """Set every time of ``info.name`` as given (a restore from backup); add the row."""
+        times = tuple(_iso(t) if t else None
+                      for t in (info.created, info.last_used, info.updated, info.rotated))
+        self._write(
+            "INSERT INTO tokens (backend, name, created, last_used, updated, rotated) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (backend, name) DO UPDATE SET "
+            "created = excluded.created, last_used = excluded.last_used, "
+            "updated = excluded.updated, rotated = excluded.rotated",
+            (info.backend, info.name, *times),
+        )
+
     def forget(self, backend: str, name: str) -> None:
         self._write("DELETE FROM tokens WHERE backend = ? AND name = ?", (backend, name))
 

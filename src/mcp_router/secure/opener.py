@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from mcp_router.errors import TokenExistsError, TokenNotFoundError
 from mcp_router.paths import ensure_private_dir
+from mcp_router.secure.audit import AuditLog, AuditStore, open_log
 from mcp_router.secure.index import MetadataIndex
 from mcp_router.secure.layers import LockingStore, MetadataStore
 from mcp_router.secure.locking import FileLock
 from mcp_router.secure.registry import Selection, select_backend
+from mcp_router.secure.rotation import is_companion, previous_name
 from mcp_router.secure.store import Backend, StoreSettings, TokenInfo, TokenStore
 from mcp_router.secure.validation import ValidatingStore, validate_name, validate_value
 
@@ -15,7 +17,7 @@ __all__ = ["SecureStore", "open_store"]
 
 
 class SecureStore:
-    """The layered store an application uses: validation, locking, metadata, backend.
+    """The layered store an application uses: validation, audit, locking, metadata, backend.
 
     It is a :class:`TokenStore`, plus the compound operations the CLI needs (create
     without overwriting, update an existing token) done atomically under the store lock.
@@ -27,13 +29,20 @@ class SecureStore:
         selection: Selection,
         index: MetadataIndex,
         lock: FileLock,
+        audit_log: AuditLog | None = None,
     ) -> None:
         self.backend = backend
         self.selection = selection
         self.index = index
         self.lock = lock
         self._metadata = MetadataStore(backend, index, backend.name)
-        self._chain: TokenStore = ValidatingStore(LockingStore(self._metadata, lock))
+        self.audit_log = audit_log or AuditLog(index.path.parent / "audit.db")
+        # Audit sits inside validation, so an invalid name (perhaps a pasted secret) is
+        # refused before it could be written to the log. ``audit`` is the chain without
+        # validation: rotation uses it for the reserved companion names.
+        self.audit = AuditStore(LockingStore(self._metadata, lock), self.audit_log,
+                                backend.name)
+        self._chain: TokenStore = ValidatingStore(self.audit)
 
     @property
     def backend_name(self) -> str:
@@ -47,10 +56,14 @@ class SecureStore:
         return self._chain.retrieve(name)
 
     def delete(self, name: str) -> None:
-        self._chain.delete(name)
+        validate_name(name)
+        with self.lock, self.audit.operation("delete", name):
+            self._chain.delete(name)
+            if self.backend.contains(previous_name(name)):  # leave no orphaned old value
+                self.audit.delete(previous_name(name))
 
     def list(self) -> list[TokenInfo]:
-        return self._chain.list()
+        return [info for info in self._chain.list() if not is_companion(info.name)]
 
     # -- compound operations ----------------------------------------------------------
     def exists(self, name: str) -> bool:
@@ -81,11 +94,13 @@ class SecureStore:
         if known is not None:
             return known
         if not self.backend.contains(name):
+            self.audit.record("info", name, "not found")
             raise TokenNotFoundError(name, backend=self.backend_name)
         return TokenInfo(name=name, backend=self.backend_name)
 
     def close(self) -> None:
         self.index.close()
+        self.audit_log.close()
 
     def __repr__(self) -> str:
         return f"<SecureStore backend={self.backend_name!r}>"
@@ -108,4 +123,5 @@ def open_store(settings: StoreSettings | None = None, **overrides: object) -> Se
     state = ensure_private_dir(settings.resolved_config_dir())
     index = MetadataIndex(state / "metadata.db")
     lock = FileLock(state / "store.lock")
-    return SecureStore(backend, selection, index, lock)
+    audit_log = open_log(settings)
+    return SecureStore(backend, selection, index, lock, audit_log)

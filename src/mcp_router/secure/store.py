@@ -96,6 +96,14 @@ class Backend:
             return False
         return True
 
+    def repair(self, name: str) -> list[str]:
+        """Mend platform attributes or labels of item ``name`` that differ from the spec,
+        without reading or needing the secret. Return one line per fix made.
+
+        Called by ``token repair``. The default has nothing to mend.
+        """
+        return []
+
     def store(self, name: str, token: str) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
