@@ -34,7 +34,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jeepney import DBusAddress, DBusErrorResponse, MatchRule, Message, MessageType
+from jeepney import (
+    DBusAddress,
+    DBusErrorResponse,
+    MatchRule,
+    Message,
+    MessageType,
+    message_bus,
+)
 from jeepney.io.blocking import DBusConnection
 from secretstorage.exceptions import (
     ItemNotFoundException,
@@ -72,10 +79,11 @@ DEFAULT_COLLECTION = "/org/freedesktop/secrets/aliases/default"
 _SS = "org.freedesktop.Secret."
 _IS_LOCKED = _SS + "Error.IsLocked"
 _ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+_VANISHED = ("NoSuchObject", "UnknownObject", "UnknownMethod")
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_UNLOCK_TIMEOUT = 60.0
-_BATCH = 256  # property reads in flight at once in list()
+_BATCH = 64  # property reads in flight at once in list(); dbus-daemon's default cap is 128
 
 _START_HINT = (
     "start a Secret Service provider (e.g. 'systemctl --user start gnome-keyring-daemon'), "
@@ -334,8 +342,8 @@ class SecretServiceBackend(Backend):
         conn = self.connection()
         rule = MatchRule(type="signal", interface=_SS + "Prompt", member="Completed",
                          path=prompt)
-        self._call("/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
-                   rule.serialise())
+        # Some providers broadcast Completed instead of sending it to us: subscribe.
+        conn.send_and_get_reply(message_bus.AddMatch(rule))
         with conn.filter(rule) as signals:
             self._call(prompt, _SS + "Prompt", "Prompt", "s", "")
             try:
@@ -463,9 +471,14 @@ class SecretServiceBackend(Backend):
             while serials:
                 reply = conn.receive(timeout=max(0.0, deadline - time.monotonic()))
                 index = serials.pop(reply.header.fields.get(HeaderFields.reply_serial, -1), -1)
-                if index >= 0 and reply.header.message_type == MessageType.method_return:
+                if index < 0:
+                    continue  # a signal, not one of our replies
+                if reply.header.message_type == MessageType.method_return:
                     results[index] = reply.body[0][1]
-                # Anything else: a signal, or an error for an item deleted meanwhile.
+                elif not str(reply.header.fields.get(HeaderFields.error_name, "")).endswith(
+                        _VANISHED):
+                    raise DBusErrorResponse(reply)
+                # else: the item was deleted since the search; leave it out.
         return results
 
 
