@@ -106,9 +106,15 @@ def cli(
 
 
 def _register_commands() -> None:
+    from mcp_router.cli.run import run
     from mcp_router.cli.token import token
 
     cli.add_command(token)
+    from mcp_router.cli.lifecycle import COMMANDS as lifecycle_commands
+
+    for command in lifecycle_commands:  # rotate, rollback, audit, backup, restore, repair
+        token.add_command(command)
+    cli.add_command(run)
 
 
 _register_commands()

@@ -1,0 +1,103 @@
+"""``mcp-router run``: be the stdio MCP server a client launches, relaying to the gateway."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import click
+
+from mcp_router.cli.context import AppContext
+
+if TYPE_CHECKING:
+    from mcp_router.auth.base import StoreWorker
+    from mcp_router.config.resolver import SecretResolver
+    from mcp_router.config.schema import RouterConfig, StdioBackend
+    from mcp_router.secure.store import StoreSettings
+
+__all__ = ["run"]
+
+
+@click.command("run")
+@click.option("--config", "config_path", metavar="PATH",
+              help="Config file (overrides the global --config).")
+@click.option("--backend", "backend_name", metavar="NAME",
+              help="Relay to this entry of 'backends' instead of the gateway.")
+@click.pass_obj
+def run(app: AppContext, config_path: str | None, backend_name: str | None) -> None:
+    """Relay MCP messages between stdin/stdout and the configured gateway or backend.
+
+    Started by an MCP client (Claude Desktop, Claude Code, an IDE) as a stdio server.
+    Credentials are read from secure storage when the router connects. stdout carries
+    protocol messages only; logs go to stderr.
+    """
+    from mcp_router.auth.base import StoreWorker
+    from mcp_router.config.loader import load_config
+    from mcp_router.config.resolver import SecretResolver
+    from mcp_router.config.schema import StdioBackend
+    from mcp_router.router.logs import configure_logging
+
+    if config_path is not None:
+        app.config_path = config_path
+        app.__dict__.pop("config_file", None)  # drop the cached discovery
+    config = load_config(app.config_file)
+    configure_logging("debug" if app.debug else config.logging.level, config.logging.format)
+    resolver = SecretResolver(_store_settings(app))
+    entry = config.backend(backend_name) if backend_name is not None else None
+    if isinstance(entry, StdioBackend):
+        _run_stdio(entry, resolver)
+        return
+    worker = StoreWorker()
+    try:
+        _run_remote(config, backend_name, resolver, worker)
+    finally:
+        worker.close(resolver.close)
+
+
+def _run_stdio(entry: StdioBackend, resolver: SecretResolver) -> None:
+    from mcp_router.router.stdio import exec_backend
+
+    try:
+        secrets = resolver.resolve_env(entry)
+    finally:
+        resolver.close()
+    sys.exit(exec_backend(entry, secrets))
+
+
+def _run_remote(
+    config: RouterConfig, backend_name: str | None, resolver: SecretResolver, worker: StoreWorker
+) -> None:
+    import asyncio
+
+    from mcp_router.router.relay import Relay
+    from mcp_router.router.streams import claim_stdout, open_reader, open_writer
+    from mcp_router.router.upstream import credentials_for, remote_target, transport_for
+
+    target = remote_target(config, backend_name)
+    assert target.url is not None
+    credentials = credentials_for(target.auth, resolver, worker, tls=target.tls)
+    transport = transport_for(target.url, credentials, target.connection, target.tls)
+    protocol_out = claim_stdout()
+
+    async def main() -> Relay:
+        reader = await open_reader(os.fdopen(os.dup(0), "rb", buffering=0))
+        writer = await open_writer(protocol_out)
+        relay = Relay(transport, reader, writer, target.connection)
+        await relay.run()
+        return relay
+
+    relay = asyncio.run(main())
+    if relay.exit_error is not None:
+        raise relay.exit_error
+
+
+def _store_settings(app: AppContext) -> StoreSettings:
+    """The configured store, never prompting: stdin is the protocol stream."""
+    from mcp_router.cli.inputs import PASSPHRASE_ENV
+
+    def passphrase(required: bool) -> str | None:
+        return os.environ.get(PASSPHRASE_ENV) or None
+
+    return replace(app.settings(), passphrase=passphrase)

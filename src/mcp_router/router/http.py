@@ -1,0 +1,410 @@
+"""Streamable HTTP, the MCP specification's HTTP transport, as seen from the client side.
+
+Each client message is POSTed to the endpoint with ``Accept: application/json,
+text/event-stream``. A notification or response is acknowledged with 202; a request is
+answered with one JSON body or with an event stream that may carry the server's own
+notifications and requests before the response. The session id the server assigns at
+``initialize`` (``Mcp-Session-Id``) and the negotiated ``MCP-Protocol-Version`` go on every
+later request. A GET opens the stream on which the server sends messages of its own, and
+a DELETE ends the session when the router exits.
+
+When the gateway loses the session (404, for example after a restart) the router replays
+the client's ``initialize`` to open a new one and sends the request again, so the client
+never has to notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+from mcp_router.auth.base import CredentialProvider
+from mcp_router.config.schema import ConnectionConfig, TLSConfig
+from mcp_router.router.backoff import delays
+from mcp_router.router.base import Sink, TransportError
+from mcp_router.router.headers import HeaderState
+from mcp_router.router.jsonrpc import GATEWAY_ERROR, Message, id_key, parse_line
+from mcp_router.router.sse import Event, parse_events
+from mcp_router.router.tls import ssl_context
+
+__all__ = ["StreamableHTTPTransport"]
+
+log = logging.getLogger(__name__)
+
+_ACCEPT = "application/json, text/event-stream"
+_INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+_RESUME_ATTEMPTS = 3
+
+
+class _Refused(Exception):
+    """The gateway refused the credential even after a refresh."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class StreamableHTTPTransport:
+    name = "streamable-http"
+
+    def __init__(
+        self,
+        url: str,
+        credentials: CredentialProvider,
+        connection: ConnectionConfig | None = None,
+        tls: TLSConfig | None = None,
+    ) -> None:
+        self.url = url
+        self.credentials = credentials
+        self.connection = connection or ConnectionConfig()
+        self.tls = tls or TLSConfig()
+        self.session_id: str | None = None
+        self.headers = HeaderState()
+        self._client: httpx.AsyncClient | None = None
+        self._sink: Sink | None = None
+        self._initialize: Message | None = None
+        self._posts: dict[Any, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._session_lock = asyncio.Lock()
+
+    # -- Transport ------------------------------------------------------------------------
+    async def connect(self, sink: Sink) -> None:
+        self._sink = sink
+        if self._client is None:
+            self._client = self._new_client()
+            return
+        if self._initialize is not None and self.session_id is not None:
+            await self._reinitialize(self.session_id)
+        else:
+            await self._probe()
+
+    async def send(self, message: Message) -> None:
+        if message.method == "initialize":
+            # Later messages need the session id this answer carries: wait for it.
+            self._initialize = message
+            await self._post(message)
+            return
+        task = asyncio.create_task(self._post(message))
+        self._track(task)
+        keys = [id_key(request_id) for request_id in message.request_ids()]
+        for key in keys:
+            self._posts[key] = task
+        if keys:
+            task.add_done_callback(lambda _t: [self._posts.pop(k, None) for k in keys])
+
+    def cancel(self, request_id: Any) -> None:
+        task = self._posts.pop(id_key(request_id), None)
+        if task is not None:
+            task.cancel()
+
+    async def aclose(self) -> None:
+        for task in [*self._tasks, *([self._listener] if self._listener else [])]:
+            task.cancel()
+        if self._client is None:
+            return
+        if self.session_id is not None:
+            try:
+                headers = {**await self._auth(), **self._session_headers({})}
+                await self._client.delete(self.url, headers=headers, timeout=2.0)
+            except Exception as exc:  # ending the session is a courtesy; never fail exit on it
+                log.debug("ending the session failed: %s", type(exc).__name__)
+        await self._client.aclose()
+
+    # -- POST -----------------------------------------------------------------------------
+    async def _post(self, message: Message) -> None:
+        assert self._sink is not None
+        ids = message.request_ids()
+        try:
+            await self._exchange(message)
+        except _Refused as exc:
+            text = f"the gateway refused the {self.credentials.describe()}: {exc.detail}"
+            if self.credentials.hint:
+                text += f" ({self.credentials.hint})"
+            log.error("%s", text)
+            self._sink.fail(ids, text, data={"reason": "unauthorized"})
+        except TransportError as exc:
+            self._sink.fail(ids, f"gateway unreachable: {exc}", data={"reason": "unreachable"})
+            self._sink.lost(str(exc), fail_pending=False)
+        except Exception as exc:  # a credential that could not be resolved, and the like
+            log.error("%s", exc)
+            self._sink.fail(ids, str(exc), data={"reason": "credential"})
+
+    async def _exchange(self, message: Message, *, retried: bool = False) -> None:
+        assert self._client is not None
+        request_headers = {
+            "Accept": _ACCEPT,
+            "Content-Type": "application/json",
+            **self._session_headers(self.headers.for_message(message.body)),
+            **await self._auth(),
+        }
+        session_used = self.session_id
+        try:
+            request = self._client.build_request(
+                "POST", self.url, content=message.raw, headers=request_headers
+            )
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise TransportError(_describe(exc)) from None
+        try:
+            retry = await self._handle(message, response, request_headers, session_used, retried)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"connection dropped: {_describe(exc)}") from None
+        finally:
+            await response.aclose()
+        if retry:
+            await self._exchange(message, retried=True)
+
+    async def _handle(
+        self,
+        message: Message,
+        response: httpx.Response,
+        sent: dict[str, str],
+        session_used: str | None,
+        retried: bool,
+    ) -> bool:
+        """Process one POST's answer; return ``True`` to send the message once more."""
+        status = response.status_code
+        if status == 401:
+            if not retried and await self.credentials.refresh(sent):
+                return True
+            raise _Refused(_auth_detail(response))
+        if status == 404 and session_used is not None and message.method != "initialize":
+            if not retried and self._initialize is not None:
+                await self._reinitialize(session_used)
+                return True
+        if status == 202:
+            if message.is_request:
+                self._fail(message, "the gateway accepted a request without answering it")
+            return False
+        if status >= 400:
+            await self._error_status(message, response)
+            return False
+        if message.method == "initialize":
+            self._adopt_session(response)
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "text/event-stream":
+            await self._read_stream(message, response)
+        elif kind == "application/json":
+            body = await response.aread()
+            await self._inbound(message, body)
+        elif message.is_request:
+            self._fail(message, f"the gateway answered with unexpected content type {kind!r}")
+        if message.method == "initialize" and self.session_id and self._listener is None:
+            self._listener = asyncio.create_task(self._listen())
+        return False
+
+    async def _error_status(self, message: Message, response: httpx.Response) -> None:
+        body = await response.aread()
+        if message.is_request and body:
+            try:
+                reply = parse_line(body.replace(b"\n", b" "))
+            except ValueError:
+                reply = None
+            if reply is not None and reply.response_ids():
+                await self._deliver(message, reply)
+                return
+        reason = response.reason_phrase or "error"
+        if message.is_request:
+            self._fail(message, f"the gateway answered HTTP {response.status_code} {reason}")
+        else:
+            log.warning("the gateway answered HTTP %s to a notification", response.status_code)
+
+    async def _inbound(self, message: Message, body: bytes) -> None:
+        try:
+            reply = parse_line(body.replace(b"\n", b" "))
+        except ValueError:
+            self._fail(message, "the gateway sent a body that is not JSON-RPC")
+            return
+        await self._deliver(message, reply)
+
+    async def _read_stream(self, message: Message, response: httpx.Response) -> None:
+        waiting = {id_key(i) for i in message.request_ids()}
+        last_id = await self._consume(message, parse_events(response.aiter_lines()), waiting)
+        for _ in range(_RESUME_ATTEMPTS):
+            if not waiting or last_id is None:
+                break
+            log.info("the response stream ended early; resuming after event %s", last_id)
+            last_id = await self._resume(message, last_id, waiting) or last_id
+        if waiting:
+            self._fail(message, "the gateway closed the response stream before answering")
+
+    async def _consume(self, message: Message, events: Any, waiting: set[Any]) -> str | None:
+        last_id = None
+        async for event in events:
+            last_id = event.id or last_id
+            reply = _event_message(event)
+            if reply is None:
+                continue
+            await self._deliver(message, reply)
+            waiting.difference_update(id_key(i) for i in reply.response_ids())
+            if not waiting:
+                break
+        return last_id
+
+    async def _resume(self, message: Message, last_id: str, waiting: set[Any]) -> str | None:
+        assert self._client is not None
+        headers = {"Accept": "text/event-stream", "Last-Event-ID": last_id}
+        headers = {**self._session_headers(headers), **await self._auth()}
+        async with self._client.stream("GET", self.url, headers=headers) as response:
+            if response.status_code != 200:
+                return None
+            return await self._consume(message, parse_events(response.aiter_lines()), waiting)
+
+    # -- the GET stream for server-initiated messages ------------------------------------------
+    async def _listen(self) -> None:
+        assert self._client is not None
+        schedule = delays(self.connection.reconnect)
+        last_id: str | None = None
+        while self.session_id is not None:
+            headers = {"Accept": "text/event-stream"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            try:
+                headers = {**self._session_headers(headers), **await self._auth()}
+                async with self._client.stream("GET", self.url, headers=headers) as response:
+                    if response.status_code in (404, 405):
+                        log.debug("the gateway offers no stream of its own (HTTP %s)",
+                                  response.status_code)
+                        return
+                    if response.status_code == 200:
+                        schedule = delays(self.connection.reconnect)
+                        async for event in parse_events(response.aiter_lines()):
+                            last_id = event.id or last_id
+                            if (reply := _event_message(event)) is not None:
+                                await self._deliver(None, reply)
+            except httpx.HTTPError as exc:
+                log.debug("the server stream broke: %s", _describe(exc))
+            except Exception as exc:
+                log.warning("the server stream stopped: %s", exc)
+                return
+            delay = next(schedule, None)
+            if delay is None:
+                log.warning("gave up re-opening the gateway's server stream")
+                return
+            await asyncio.sleep(delay)
+
+    # -- sessions -------------------------------------------------------------------------
+    def _adopt_session(self, response: httpx.Response) -> None:
+        session = response.headers.get("mcp-session-id")
+        if session:
+            self.session_id = session
+
+    async def _reinitialize(self, stale: str) -> None:
+        """Open a new session by replaying the client's ``initialize`` (once per loss)."""
+        async with self._session_lock:
+            if self.session_id != stale:
+                return  # another request already did it
+            assert self._client is not None and self._initialize is not None
+            log.info("the gateway lost the session; opening a new one")
+            self.session_id = None
+            if self._listener is not None:
+                self._listener.cancel()
+                self._listener = None
+            headers = {"Accept": _ACCEPT, "Content-Type": "application/json",
+                       **await self._auth()}
+            try:
+                response = await self._client.post(
+                    self.url, content=self._initialize.raw, headers=headers
+                )
+                if response.status_code >= 400:
+                    raise TransportError(
+                        f"the gateway refused to open a session (HTTP {response.status_code})"
+                    )
+                self._adopt_session(response)
+                await self._client.post(
+                    self.url, content=_INITIALIZED,
+                    headers={**self._session_headers(headers)},
+                )
+            except httpx.HTTPError as exc:
+                raise TransportError(_describe(exc)) from None
+            if self.session_id is not None:
+                self._listener = asyncio.create_task(self._listen())
+
+    async def _probe(self) -> None:
+        """Reachability check before a session exists: any HTTP answer will do."""
+        assert self._client is not None
+        try:
+            response = await self._client.get(
+                self.url, headers={"Accept": "text/event-stream", **await self._auth()}
+            )
+            await response.aclose()
+        except httpx.HTTPError as exc:
+            raise TransportError(_describe(exc)) from None
+
+    # -- helpers --------------------------------------------------------------------------
+    def _session_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        if self.session_id is not None:
+            headers["Mcp-Session-Id"] = self.session_id
+            if "MCP-Protocol-Version" not in headers and self.headers.negotiated_version:
+                headers["MCP-Protocol-Version"] = self.headers.negotiated_version
+        return headers
+
+    async def _auth(self) -> dict[str, str]:
+        return await self.credentials.headers()
+
+    async def _deliver(self, sent: Message | None, reply: Message) -> None:
+        if sent is not None and isinstance(reply.body, dict) and "result" in reply.body:
+            if sent.method == "initialize":
+                self.headers.learn_initialize(reply.body["result"])
+            elif sent.method == "tools/list":
+                self.headers.learn_tools(reply.body["result"])
+        assert self._sink is not None
+        await self._sink.deliver(reply)
+
+    def _fail(self, message: Message, text: str) -> None:
+        assert self._sink is not None
+        self._sink.fail(message.request_ids(), text, code=GATEWAY_ERROR)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _new_client(self) -> httpx.AsyncClient:
+        if self.url.startswith("https:"):
+            verify: Any = ssl_context(self.tls)
+            if not self.tls.verify:
+                log.warning("TLS certificate checks are OFF for %s (tls.verify: false)", self.url)
+        else:
+            # Plain http: no TLS context is ever used (redirects are not followed), so skip
+            # loading a CA bundle at start-up.
+            verify = False
+        return httpx.AsyncClient(
+            verify=verify,
+            timeout=httpx.Timeout(self.connection.connect_timeout, read=None),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+
+
+def _event_message(event: Event) -> Message | None:
+    if event.event != "message" or not event.data:
+        return None
+    try:
+        return parse_line(event.data.replace("\n", " ").encode("utf-8"))
+    except ValueError:
+        log.warning("skipped an event that is not JSON-RPC")
+        return None
+
+
+def _auth_detail(response: httpx.Response) -> str:
+    challenge = response.headers.get("www-authenticate", "")
+    detail = "HTTP 401"
+    for part in challenge.replace(",", " ").split():
+        key, _, value = part.partition("=")
+        if key == "error" and value:
+            detail += f" ({value.strip(chr(34))})"
+    return detail
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out connecting to the gateway"
+    if isinstance(exc, httpx.ConnectError):
+        return "cannot connect to the gateway"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the gateway closed the connection"
+    return f"connection error ({type(exc).__name__})"

@@ -1,0 +1,50 @@
+"""Logging for ``run``: stderr only (stdout carries protocol messages), as text or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["LOG_FORMATS", "LOG_LEVELS", "configure_logging"]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+#: Libraries whose debug output would include request headers (and so credentials):
+#: they stay at WARNING whatever level the router logs at.
+_QUIET = ("httpx", "httpcore", "websockets", "asyncio")
+
+
+class _JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = type(record.exc_info[1]).__name__
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(
+    level: str = "info", fmt: str = "text", stream: TextIO | None = None
+) -> None:
+    """Send the ``mcp_router`` loggers to ``stream`` (stderr) at ``level`` in ``fmt``."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("mcp-router: %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,208 @@
+"""The relay core: stdin lines to the upstream, upstream messages to stdout.
+
+The relay keeps one piece of state per client request: that it is waiting for an answer.
+Every request gets exactly one answer on stdout, whatever happens upstream: the gateway's
+response, or a JSON-RPC error when the gateway is unreachable, the connection drops, the
+credential is refused or the request times out. When the connection is lost the relay
+reconnects with the configured backoff; requests that arrive meanwhile are answered at
+once with an error rather than left waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from mcp_router.config.schema import ConnectionConfig
+from mcp_router.errors import GatewayError
+from mcp_router.router.backoff import delays
+from mcp_router.router.base import Transport, TransportError
+from mcp_router.router.jsonrpc import (
+    GATEWAY_ERROR,
+    REQUEST_TIMEOUT,
+    Message,
+    ParseFailure,
+    error_line,
+    id_key,
+    parse_line,
+)
+from mcp_router.router.streams import LineReader, LineWriter
+
+__all__ = ["Relay"]
+
+log = logging.getLogger("mcp_router.relay")
+
+#: How long to wait, after the client closes stdin, for answers still on their way.
+DRAIN_TIMEOUT = 5.0
+
+
+class Relay:
+    """Relays one client (``reader``/``writer``) to one upstream ``transport``."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        reader: LineReader,
+        writer: LineWriter,
+        connection: ConnectionConfig | None = None,
+    ) -> None:
+        self.transport = transport
+        self.connection = connection or ConnectionConfig()
+        self._reader = reader
+        self._writer = writer
+        self._pending: dict[Any, tuple[Any, asyncio.TimerHandle | None]] = {}
+        self._up = False
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.exit_error: GatewayError | None = None
+
+    # -- main loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Relay until the client closes stdin or reconnecting is given up."""
+        await self._connect_first()
+        reading = asyncio.create_task(self._read_loop())
+        stopping = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (reading, stopping):
+            task.cancel()
+        if self._pending and self.exit_error is None:
+            try:
+                await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT)
+            except asyncio.TimeoutError:
+                pass
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        self._fail_all("the router is shutting down")
+        await self.transport.aclose()
+        await self._writer.drain()
+
+    async def _connect_first(self) -> None:
+        try:
+            await self.transport.connect(self)
+            self._up = True
+        except (TransportError, GatewayError) as exc:
+            log.error("cannot connect to the upstream: %s", exc)
+            self._start_reconnect()
+
+    async def _read_loop(self) -> None:
+        while line := await self._reader.readline():
+            if line.strip():
+                await self._handle_line(line)
+
+    async def _handle_line(self, line: bytes) -> None:
+        try:
+            message = parse_line(line)
+        except ParseFailure as failure:
+            log.warning("answered a malformed line from the client with a JSON-RPC error")
+            self._writer.write_line(failure.reply)
+            await self._writer.drain()
+            return
+        ids = message.request_ids()
+        if not self._up:
+            if ids:
+                self._answer_now(ids, "the gateway is unavailable; the router is reconnecting")
+                await self._writer.drain()
+            else:
+                log.warning("dropped a %s while the gateway is unavailable",
+                            message.method or "response")
+            return
+        for request_id in ids:
+            self._track(request_id)
+        try:
+            await self.transport.send(message)
+        except Exception as exc:  # a transport bug must still answer the client
+            log.exception("sending to the upstream failed")
+            self.fail(ids, f"internal error while forwarding ({type(exc).__name__})")
+
+    # -- Sink -----------------------------------------------------------------------------
+    async def deliver(self, message: Message) -> None:
+        for request_id in message.response_ids():
+            if not self._settle(request_id):
+                log.debug("dropped a late answer to a request already answered")
+                return
+        self._writer.write_line(message.one_line())
+        await self._writer.drain()
+
+    def fail(
+        self, ids: list[Any], message: str, *, code: int = GATEWAY_ERROR, data: Any = None
+    ) -> None:
+        for request_id in ids:
+            if self._settle(request_id):
+                self._writer.write_line(error_line(request_id, code, message, data))
+
+    def lost(self, reason: str, *, fail_pending: bool = True) -> None:
+        if fail_pending:
+            self._fail_all(f"the connection to the gateway was lost: {reason}")
+        if self._up:
+            log.warning("lost the gateway: %s; reconnecting", reason)
+            self._up = False
+            self._start_reconnect()
+
+    # -- reconnecting ---------------------------------------------------------------------
+    def _start_reconnect(self) -> None:
+        self._up = False
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        attempt = 0
+        for delay in delays(self.connection.reconnect):
+            attempt += 1
+            await asyncio.sleep(delay)
+            try:
+                await self.transport.connect(self)
+            except (TransportError, GatewayError) as exc:
+                log.warning("reconnect attempt %d failed: %s", attempt, exc)
+                continue
+            log.info("reconnected to the gateway (attempt %d)", attempt)
+            self._up = True
+            return
+        self.exit_error = GatewayError(
+            f"gave up reconnecting to the gateway after {attempt} attempts",
+            hint="check that the gateway is running, or raise connection.reconnect.max_attempts",
+        )
+        log.error("%s", self.exit_error)
+        self._fail_all(str(self.exit_error))
+        self._stop.set()
+
+    # -- pending requests -----------------------------------------------------------------
+    def _track(self, request_id: Any) -> None:
+        timeout = self.connection.timeout
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(timeout, self._expire, request_id) if timeout > 0 else None
+        key = id_key(request_id)
+        previous = self._pending.pop(key, None)
+        if previous is not None and previous[1] is not None:
+            previous[1].cancel()
+        self._pending[key] = (request_id, timer)
+        self._idle.clear()
+
+    def _settle(self, request_id: Any) -> bool:
+        entry = self._pending.pop(id_key(request_id), None)
+        if entry is None:
+            return False
+        if entry[1] is not None:
+            entry[1].cancel()
+        if not self._pending:
+            self._idle.set()
+        return True
+
+    def _expire(self, request_id: Any) -> None:
+        seconds = self.connection.timeout
+        log.warning("a request got no answer within %gs", seconds)
+        self.fail([request_id], f"no answer from the gateway within {seconds:g}s",
+                  code=REQUEST_TIMEOUT, data={"reason": "timeout"})
+        self.transport.cancel(request_id)
+
+    def _answer_now(self, ids: list[Any], message: str) -> None:
+        for request_id in ids:
+            self._writer.write_line(
+                error_line(request_id, GATEWAY_ERROR, message, {"reason": "unavailable"})
+            )
+
+    def _fail_all(self, message: str) -> None:
+        ids = [request_id for request_id, _ in self._pending.values()]
+        self.fail(ids, message, data={"reason": "disconnected"})
