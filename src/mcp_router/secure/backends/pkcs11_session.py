@@ -119,6 +119,7 @@ def load_module(path: str) -> pkcs11.lib:
     import pkcs11
     from pkcs11.exceptions import PKCS11Error
 
+    given = path
     if os.sep in path or (os.altsep and os.altsep in path):
         file = Path(path)
         if not file.exists():
@@ -128,13 +129,13 @@ def load_module(path: str) -> pkcs11.lib:
                 f"softhsm2) or fix {_OPT}.pkcs11_module",
             )
         if not file.is_file():
-            raise _not_a_module(path, "it is not a file")
+            raise _not_a_module(given, "it is not a file")
         path = str(file.resolve())  # one handle per library, however it is spelled
     try:
         return pkcs11.lib(path)
     except PKCS11Error as exc:
         detail = str(exc).rpartition(": ")[2] or type(exc).__name__
-        raise _not_a_module(path, detail) from exc
+        raise _not_a_module(given, detail) from exc
 
 
 def _not_a_module(path: str, detail: str) -> StorageUnavailableError:
@@ -197,18 +198,18 @@ def _check_ready(token: pkcs11.Token, config: Pkcs11Config) -> None:
     if not token.flags & TokenFlag.USER_PIN_INITIALIZED:
         raise StorageUnavailableError(
             f"{where} has no user PIN set",
-            hint="set one with the SO PIN, e.g. pkcs11-tool --module MODULE --init-pin "
-            "--login --login-type so",
+            hint=f"set one with the SO PIN, e.g. pkcs11-tool --module {config.module} "
+            "--login --login-type so --init-pin",
         )
     if token.flags & TokenFlag.USER_PIN_LOCKED:
-        raise _pin_locked(token.label)
+        raise _pin_locked(token.label, config.module)
 
 
-def _pin_locked(label: str) -> StoreLockedError:
+def _pin_locked(label: str, module: str) -> StoreLockedError:
     return StoreLockedError(
         f"the user PIN of HSM token '{label}' is locked after too many wrong attempts",
-        hint="the security officer must reset it, e.g. pkcs11-tool --module MODULE "
-        "--login --login-type so --init-pin, or your HSM vendor's tool",
+        hint="the security officer (SO) must set a new one, e.g. pkcs11-tool --module "
+        f"{module} --login --login-type so --init-pin, or with your HSM vendor's tool",
     )
 
 
@@ -287,12 +288,12 @@ class TokenConnection:
         try:
             return self.token.open(rw=True, user_pin=pin)
         except p11.PinLocked as exc:
-            raise _pin_locked(self.label) from exc
+            raise _pin_locked(self.label, self.lib.so) from exc
         except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange) as exc:
             raise AccessDeniedError(
                 f"HSM token '{self.label}' rejected the user PIN from {origin}",
-                hint=f"correct the PIN in {origin}; each wrong attempt counts towards "
-                "the HSM's lock-out",
+                hint=f"check the PIN given by {origin}; every wrong attempt counts "
+                "towards the HSM's lock-out",
             ) from exc
         except p11.PinExpired as exc:
             raise AccessDeniedError(
