@@ -12,6 +12,7 @@ from mcp_router.cli.inputs import check_single_source, confirm, input_options, r
 from mcp_router.cli.output import dumps, format_time, info_json, mask, table
 from mcp_router.errors import InvalidTokenValueError, TokenExistsError
 from mcp_router.secret import Secret
+from mcp_router.secure.store import TokenInfo
 
 __all__ = ["token"]
 
@@ -21,8 +22,13 @@ name_option = click.option("--name", "-n", required=True, metavar="NAME",
 
 
 @click.group()
-def token() -> None:
+@click.pass_context
+def token(ctx: click.Context) -> None:
     """Store, read, list and delete tokens in secure storage."""
+    from mcp_router.secure import audit
+
+    # The audit log records the command as our own words, never the raw argv.
+    audit.set_command(f"token {ctx.invoked_subcommand or ''}".strip())
 
 
 @token.command("set")
@@ -62,20 +68,29 @@ def update(app: AppContext, name: str, value: str | None, file: Path | None,
 @click.option("--export", is_flag=True, help="Print the raw value (asks to confirm).")
 @click.option("--yes", "-y", is_flag=True, help="Confirm without asking (for scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Metadata as JSON (never the value).")
+@click.option("--previous", is_flag=True,
+              help="The value kept by 'rotate --backup' instead of the current one.")
 @pass_app
-def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool) -> None:
+def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool,
+        previous: bool) -> None:
     """Show a token's metadata and a masked preview; --export prints the value."""
+    from mcp_router.secure import audit
+    from mcp_router.secure.rotation import read_previous
+
     store = app.store()
     if export:
         store.info(name)  # not found is reported before asking
-        confirm(f"Print the secret value of '{name}'?", yes=yes)
-    value = Secret(store.retrieve(name))
+        which = "previous value" if previous else "secret value"
+        confirm(f"Print the {which} of '{name}'?", yes=yes)
+    with audit.action("export" if export else "get"):
+        value = Secret(read_previous(store, name) if previous else store.retrieve(name))
     if export:
         click.echo(value.reveal())
         return
     info = store.info(name)
     if as_json:
-        click.echo(dumps({**info_json(info), "preview": mask(value.reveal())}))
+        extra = {"previous": True} if previous else {}
+        click.echo(dumps({**info_json(info), "preview": mask(value.reveal()), **extra}))
         return
     rows = [
         ("name", info.name),
@@ -83,7 +98,8 @@ def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool) -> N
         ("created", format_time(info.created)),
         ("last used", format_time(info.last_used)),
         ("updated", format_time(info.updated)),
-        ("value", mask(value.reveal())),
+        ("rotated", format_time(info.rotated)),
+        ("previous" if previous else "value", mask(value.reveal())),
     ]
     for label, text in rows:
         click.echo(f"{label + ':':<11}{text}")
@@ -91,19 +107,37 @@ def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool) -> N
 
 @token.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--stale-days", type=click.IntRange(min=0), metavar="D",
+              help="Flag tokens not rotated (or, if never rotated, created) in D days.")
 @pass_app
-def list_(app: AppContext, as_json: bool) -> None:
-    """List stored tokens with their created and last-used times."""
+def list_(app: AppContext, as_json: bool, stale_days: int | None) -> None:
+    """List stored tokens with their created, last-used and rotated times."""
     store = app.store()
     infos = store.list()
+    stale = {i.name: _is_stale(i, stale_days) for i in infos} if stale_days is not None else {}
     if as_json:
-        click.echo(dumps([info_json(i) for i in infos]))
+        click.echo(dumps([{**info_json(i), **({"stale": stale[i.name]} if stale else {})}
+                          for i in infos]))
         return
     if not infos:
         click.echo(f"no tokens in the {store.backend_name} store", err=True)
         return
-    rows = [(i.name, format_time(i.created), format_time(i.last_used)) for i in infos]
-    click.echo(table(("NAME", "CREATED", "LAST_USED"), rows))
+    # The spec's three columns; ROTATED once any token was rotated (or with --stale-days).
+    rotated = stale_days is not None or any(i.rotated for i in infos)
+    headers = ("NAME", "CREATED", "LAST_USED") + (("ROTATED",) if rotated else ()) + (
+        ("STALE",) if stale else ())
+    rows = [(i.name, format_time(i.created), format_time(i.last_used))
+            + ((format_time(i.rotated),) if rotated else ())
+            + (("yes" if stale[i.name] else "",) if stale else ()) for i in infos]
+    click.echo(table(headers, rows))
+
+
+def _is_stale(info: TokenInfo, days: int | None) -> bool:
+    """Not rotated (or created) within ``days``; a token of unknown age counts as stale."""
+    from datetime import datetime, timedelta, timezone
+
+    since = info.rotated or info.created
+    return since is None or since < datetime.now(timezone.utc) - timedelta(days=days or 0)
 
 
 @token.command()

@@ -64,6 +64,7 @@ from mcp_router.errors import (
     TokenNotFoundError,
 )
 from mcp_router.paths import ensure_private_dir
+from mcp_router.secure.rotation import token_of
 from mcp_router.secure.store import StoreSettings, TokenInfo, TokenStore
 
 __all__ = [
@@ -473,4 +474,4 @@ class AuditStore:
 
 def _public(name: str | None) -> str | None:
     """Companion items (the previous value kept by rotation) are logged under their token."""
-    return name.split("~", 1)[0] if name else name
+    return token_of(name) if name else name

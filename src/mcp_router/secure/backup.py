@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from mcp_router.errors import AccessDeniedError, MCPRouterError
 from mcp_router.secure import audit
-from mcp_router.secure.rotation import is_companion, previous_name
+from mcp_router.secure.rotation import has_previous, is_companion, previous_name
 from mcp_router.secure.store import TokenInfo
-from mcp_router.secure.validation import validate_name, validate_value
+from mcp_router.secure.validation import validate_user_name, validate_value
 
 if TYPE_CHECKING:
     from mcp_router.secure.opener import SecureStore
@@ -119,7 +119,7 @@ def read_backup(path: Path, passphrase: str) -> dict[str, Any]:
         raise AccessDeniedError(f"cannot read {path}: permission denied") from exc
     doc = decrypt_backup(data, passphrase)
     for entry in doc["tokens"]:
-        validate_name(entry["name"])
+        validate_user_name(entry["name"])
         validate_value(entry["value"])
         if entry.get("previous") is not None:
             validate_value(entry["previous"])
@@ -198,7 +198,7 @@ def _describe(exc: BaseException) -> str:
 def _snapshot(store: SecureStore, name: str) -> _Undo:
     before = store.retrieve(name) if store.backend.contains(name) else None
     prev = previous_name(name)
-    prev_before = store.audit.retrieve(prev) if store.backend.contains(prev) else None
+    prev_before = store.audit.retrieve(prev) if has_previous(store.backend, name) else None
     return _Undo(name, before, prev_before, store.index.get(store.backend_name, name))
 
 
@@ -218,7 +218,8 @@ def _rollback(store: SecureStore, done: list[_Undo]) -> list[str]:
     for undo in reversed(done):
         try:
             _put_back(store, undo.name, undo.before)
-            _put_back(store, previous_name(undo.name), undo.previous_before)
+            if undo.previous_before is not None or has_previous(store.backend, undo.name):
+                _put_back(store, previous_name(undo.name), undo.previous_before)
             if undo.before is not None and undo.info is not None:
                 store.index.restore_times(undo.info)
         except Exception:

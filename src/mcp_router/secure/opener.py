@@ -9,9 +9,13 @@ from mcp_router.secure.index import MetadataIndex
 from mcp_router.secure.layers import LockingStore, MetadataStore
 from mcp_router.secure.locking import FileLock
 from mcp_router.secure.registry import Selection, select_backend
-from mcp_router.secure.rotation import is_companion, previous_name
+from mcp_router.secure.rotation import has_previous, is_companion, previous_name
 from mcp_router.secure.store import Backend, StoreSettings, TokenInfo, TokenStore
-from mcp_router.secure.validation import ValidatingStore, validate_name, validate_value
+from mcp_router.secure.validation import (
+    ValidatingStore,
+    validate_user_name,
+    validate_value,
+)
 
 __all__ = ["SecureStore", "open_store"]
 
@@ -56,10 +60,10 @@ class SecureStore:
         return self._chain.retrieve(name)
 
     def delete(self, name: str) -> None:
-        validate_name(name)
+        validate_user_name(name)
         with self.lock, self.audit.operation("delete", name):
             self._chain.delete(name)
-            if self.backend.contains(previous_name(name)):  # leave no orphaned old value
+            if has_previous(self.backend, name):  # leave no orphaned old value
                 self.audit.delete(previous_name(name))
 
     def list(self) -> list[TokenInfo]:
@@ -67,11 +71,11 @@ class SecureStore:
 
     # -- compound operations ----------------------------------------------------------
     def exists(self, name: str) -> bool:
-        return self.backend.contains(validate_name(name))
+        return self.backend.contains(validate_user_name(name))
 
     def create(self, name: str, token: str, *, overwrite: bool = False) -> None:
         """Store a new token; refuse an existing name unless ``overwrite``."""
-        validate_name(name)
+        validate_user_name(name)
         validate_value(token)
         with self.lock:
             if not overwrite and self.backend.contains(name):
@@ -80,7 +84,7 @@ class SecureStore:
 
     def update(self, name: str, token: str) -> None:
         """Replace the value of a token that must already exist."""
-        validate_name(name)
+        validate_user_name(name)
         validate_value(token)
         with self.lock:
             if not self.backend.contains(name):
@@ -89,7 +93,7 @@ class SecureStore:
 
     def info(self, name: str) -> TokenInfo:
         """Metadata of an existing token, without reading its value."""
-        validate_name(name)
+        validate_user_name(name)
         known = self._metadata.info(name)
         if known is not None:
             return known

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcp_router.errors import NotSupportedError, TokenNotFoundError
-from mcp_router.secure.rotation import is_companion, previous_name
+from mcp_router.secure.rotation import is_companion, previous_name, token_of
+from mcp_router.secure.validation import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:
     from mcp_router.secure.opener import SecureStore
@@ -39,6 +40,8 @@ def repair(store: SecureStore, settings: StoreSettings, name: str | None = None)
         fixes += _fix_permissions(_private_paths(store, settings))
         present = _present(store, fixes)
         scope = {name, previous_name(name)} if name else None
+        if scope and len(previous_name(name or "")) > MAX_NAME_LENGTH:
+            scope = {name}
         if name and present is not None and not (
                 scope & (present | set(store.index.all(store.backend_name)))):
             raise TokenNotFoundError(name, backend=store.backend_name)
@@ -113,5 +116,5 @@ def _fix_index(store: SecureStore, present: set[str], scope: set[str] | None) ->
 
 def _label(item: str) -> str:
     if is_companion(item):
-        return f"the previous value of '{item.split('~', 1)[0]}'"
+        return f"the previous value of '{token_of(item)}'"
     return f"'{item}'"

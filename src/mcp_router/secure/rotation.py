@@ -1,9 +1,11 @@
 """Token rotation: replace a value, keep the previous one on request, roll back to it.
 
 The previous value lives in the SAME backend as the token, as a companion item named
-``<name>~previous``. ``~`` is outside the token-name alphabet, so validation refuses the
-companion name from users and only this module (through the store's unvalidated audited
-chain) reads or writes it. ``SecureStore.list`` hides companions, ``SecureStore.delete``
+``<name>..previous``. The name is inside the alphabet every backend accepts, but
+:func:`~mcp_router.secure.validation.validate_user_name` refuses it from users, so only
+this module (through the store's audited chain below validation) reads or writes it.
+A token name longer than 118 characters leaves no room for the suffix and cannot keep a
+previous value. ``SecureStore.list`` hides companions, ``SecureStore.delete``
 removes a token's companion with it, and the metadata index keeps a row for it like for
 any item, so its ``created`` time is when the old value was set aside. A companion is
 never written to the index or the audit log as a value: only its name (the audit log
@@ -18,11 +20,17 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from mcp_router.errors import TokenNotFoundError
-from mcp_router.secure.validation import validate_name, validate_value
+from mcp_router.errors import InvalidTokenNameError, TokenNotFoundError
+from mcp_router.secure.validation import (
+    MAX_NAME_LENGTH,
+    RESERVED_SUFFIX,
+    validate_user_name,
+    validate_value,
+)
 
 if TYPE_CHECKING:
     from mcp_router.secure.opener import SecureStore
+    from mcp_router.secure.store import Backend
 
 __all__ = [
     "GENERATED_BYTES",
@@ -34,9 +42,10 @@ __all__ = [
     "read_previous",
     "rollback",
     "rotate",
+    "token_of",
 ]
 
-PREVIOUS_SUFFIX = "~previous"
+PREVIOUS_SUFFIX = RESERVED_SUFFIX
 GENERATED_BYTES = 32
 
 
@@ -46,8 +55,13 @@ def previous_name(name: str) -> str:
 
 
 def is_companion(name: str) -> bool:
-    """True for reserved items (no valid token name contains ``~``)."""
-    return "~" in name
+    """True for the reserved items that hold previous values."""
+    return name.endswith(PREVIOUS_SUFFIX)
+
+
+def token_of(item: str) -> str:
+    """The token a companion item belongs to (``item`` itself for a token)."""
+    return item[: -len(PREVIOUS_SUFFIX)] if is_companion(item) else item
 
 
 def generate_token() -> str:
@@ -55,8 +69,11 @@ def generate_token() -> str:
     return secrets.token_urlsafe(GENERATED_BYTES)
 
 
-def has_previous(store: SecureStore, name: str) -> bool:
-    return store.backend.contains(previous_name(validate_name(name)))
+def has_previous(backend: Backend, name: str) -> bool:
+    """Whether ``backend`` holds a previous value for ``name`` (never for names too long
+    to have one)."""
+    item = previous_name(name)
+    return len(item) <= MAX_NAME_LENGTH and backend.contains(item)
 
 
 def rotate(store: SecureStore, name: str, new_value: str, *, backup: bool) -> None:
@@ -65,15 +82,21 @@ def rotate(store: SecureStore, name: str, new_value: str, *, backup: bool) -> No
     With ``backup`` the old value is first copied to the companion item; without it any
     older companion is removed, so that ``--previous`` never returns a stale value.
     """
-    validate_name(name)
+    validate_user_name(name)
     validate_value(new_value)
+    if backup and len(previous_name(name)) > MAX_NAME_LENGTH:
+        raise InvalidTokenNameError(
+            f"'{name}' is too long to keep a previous value (at most "
+            f"{MAX_NAME_LENGTH - len(PREVIOUS_SUFFIX)} characters)",
+            hint="rotate without --backup, or use a shorter name",
+        )
     detail = "previous value kept" if backup else None
     with store.lock, store.audit.operation("rotate", name, detail=detail):
         if backup:
             store.audit.store(previous_name(name), store.audit.retrieve(name))
         elif not store.backend.contains(name):
             raise TokenNotFoundError(name, backend=store.backend_name)
-        elif store.backend.contains(previous_name(name)):
+        elif has_previous(store.backend, name):
             store.audit.delete(previous_name(name))
         store.audit.store(name, new_value)
         store.index.record_store(store.backend_name, name, rotated=True)
@@ -81,7 +104,7 @@ def rotate(store: SecureStore, name: str, new_value: str, *, backup: bool) -> No
 
 def read_previous(store: SecureStore, name: str) -> str:
     """The value kept by the last ``rotate --backup`` (or ``rollback``)."""
-    validate_name(name)
+    validate_user_name(name)
     with store.audit.operation("get", name, detail="previous value"):
         try:
             return store.audit.retrieve(previous_name(name))
@@ -95,7 +118,7 @@ def rollback(store: SecureStore, name: str) -> None:
     The previous value is written to the token first: if the process dies between the two
     writes, the token already holds the value the user asked for.
     """
-    validate_name(name)
+    validate_user_name(name)
     with store.lock, store.audit.operation("rollback", name):
         try:
             old = store.audit.retrieve(previous_name(name))

@@ -5,6 +5,11 @@ first and last character must be a letter or digit. Lowercase only, because Wind
 Credential Manager compares targets case-insensitively: ``Token`` and ``token`` would be
 one credential there and two elsewhere.
 
+Reserved: a name ending in ``..previous`` (:data:`RESERVED_SUFFIX`) is a companion item
+holding a rotated token's previous value (see :mod:`mcp_router.secure.rotation`). Backends
+accept it (:func:`validate_name`); the user-facing layer refuses it
+(:func:`validate_user_name`), so only the store itself reads and writes companions.
+
 Values: non-empty text of at most 65,536 bytes once UTF-8 encoded. Any Unicode is allowed
 except unpaired surrogates (they cannot be encoded).
 """
@@ -19,13 +24,16 @@ from mcp_router.secure.store import TokenInfo, TokenStore
 __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_VALUE_BYTES",
+    "RESERVED_SUFFIX",
     "ValidatingStore",
     "validate_name",
+    "validate_user_name",
     "validate_value",
 ]
 
 MAX_NAME_LENGTH = 128
 MAX_VALUE_BYTES = 65_536
+RESERVED_SUFFIX = "..previous"
 _NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?\Z")
 
 
@@ -46,6 +54,18 @@ def validate_name(name: object) -> str:
             "with a letter or digit, e.g. 'prod-gateway-bearer-2024'",
         )
     return name
+
+
+def validate_user_name(name: object) -> str:
+    """:func:`validate_name`, and refuse the names reserved for companion items."""
+    checked = validate_name(name)
+    if checked.endswith(RESERVED_SUFFIX):
+        raise InvalidTokenNameError(
+            f"token names ending in '{RESERVED_SUFFIX}' are reserved for the previous value "
+            "kept by 'token rotate --backup'",
+            hint="choose another name; read a previous value with 'token get --previous'",
+        )
+    return checked
 
 
 def validate_value(value: object) -> str:
@@ -83,13 +103,13 @@ class ValidatingStore:
         self.inner = inner
 
     def store(self, name: str, token: str) -> None:
-        self.inner.store(validate_name(name), validate_value(token))
+        self.inner.store(validate_user_name(name), validate_value(token))
 
     def retrieve(self, name: str) -> str:
-        return self.inner.retrieve(validate_name(name))
+        return self.inner.retrieve(validate_user_name(name))
 
     def delete(self, name: str) -> None:
-        self.inner.delete(validate_name(name))
+        self.inner.delete(validate_user_name(name))
 
     def list(self) -> list[TokenInfo]:
         return self.inner.list()
