@@ -115,6 +115,13 @@ def _register_commands() -> None:
     for command in lifecycle_commands:  # rotate, rollback, audit, backup, restore, repair
         token.add_command(command)
     cli.add_command(run)
+    from mcp_router.cli.config import config
+    from mcp_router.cli.migrate import migrate_env
+    from mcp_router.cli.setup import setup
+
+    cli.add_command(config)
+    cli.add_command(setup)
+    token.add_command(migrate_env)
 
 
 _register_commands()

@@ -125,8 +125,6 @@ class SecretResolver:
         return Secret(value)
 
     def _from_file(self, ref: CredentialRef) -> Secret:
-        from mcp_router.cli.inputs import strip_one_newline
-
         try:
             data = Path(ref.name).read_bytes()
         except OSError as exc:
@@ -143,6 +141,13 @@ class SecretResolver:
         if not value:
             raise ConfigError(f"the token file {ref.name} ({_where(ref)}) is empty")
         return Secret(value)
+
+
+def strip_one_newline(text: str) -> str:
+    """The newline rule of ``token set --file``: one trailing ``\\n`` or ``\\r\\n`` goes."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
 
 
 @dataclass(frozen=True)
