@@ -212,7 +212,7 @@ def _slot_order(softhsm: SoftHSM) -> list[str]:
     from mcp_router.secure.backends.pkcs11_session import load_module
 
     reset_modules()
-    labels = [s.get_token().label for s in load_module(softhsm.module).get_slots(True)]
+    labels = [s.get_token().label for s in load_module(softhsm.module).get_slots()]
     reset_modules()
     return labels
 

@@ -147,42 +147,66 @@ def _not_a_module(path: str, detail: str) -> StorageUnavailableError:
 
 
 def find_token(lib: pkcs11.lib, config: Pkcs11Config) -> pkcs11.Token:
-    """The token ``config`` selects, checked to be initialised and usable."""
+    """The token ``config`` selects, checked to be initialised and usable.
+
+    ``pkcs11_slot`` indexes the module's full slot list (``C_GetSlotList`` without the
+    token-present filter), the numbering ``pkcs11-tool --list-slots`` prints as "Slot N":
+    it does not shift when a card is inserted into another reader.
+    """
     with pkcs11_errors(f"the PKCS#11 module {config.module}"):
-        slots = lib.get_slots(token_present=True)
-        tokens = [slot.get_token() for slot in slots]
-    if config.slot_index is not None:
-        if config.slot_index >= len(tokens):
-            raise StorageUnavailableError(
-                f"there is no slot index {config.slot_index}: {config.module} lists "
-                f"{len(tokens)} slot(s) with a token",
-                hint="use a smaller pkcs11_slot (0 is the first), or select the token by "
-                "label with pkcs11_token_label",
-            )
-        token = tokens[config.slot_index]
-        if config.token_label is not None and token.label != config.token_label:
-            raise StorageUnavailableError(
-                f"slot index {config.slot_index} holds token '{token.label}', not "
-                f"'{config.token_label}'",
-                hint="remove pkcs11_slot to select by label alone",
-            )
-    else:
-        matches = [t for t in tokens if t.label == config.token_label]
-        if not matches:
-            known = ", ".join(f"'{t.label}'" for t in tokens if t.label) or "none"
-            raise StorageUnavailableError(
-                f"no token labelled '{config.token_label}' in {config.module} "
-                f"(tokens present: {known})",
-                hint="check pkcs11_token_label, or that the HSM is connected",
-            )
-        if len(matches) > 1:
-            raise StorageUnavailableError(
-                f"{len(matches)} tokens are labelled '{config.token_label}'",
-                hint="give them distinct labels or select one with pkcs11_slot",
-            )
-        token = matches[0]
+        slots = lib.get_slots(token_present=False)
+        if config.slot_index is not None:
+            token = _token_at(slots, config)
+        else:
+            token = _token_labelled(slots, config)
     _check_ready(token, config)
     return token
+
+
+def _token_at(slots: list[pkcs11.Slot], config: Pkcs11Config) -> pkcs11.Token:
+    from pkcs11 import SlotFlag
+
+    index = config.slot_index
+    assert index is not None
+    if index >= len(slots):
+        raise StorageUnavailableError(
+            f"there is no slot index {index}: {config.module} has {len(slots)} slot(s)",
+            hint=f"use the number 'pkcs11-tool --module {config.module} --list-slots' "
+            "prints as 'Slot N' (0 is the first), or select the token with "
+            "pkcs11_token_label",
+        )
+    if not slots[index].flags & SlotFlag.TOKEN_PRESENT:
+        raise StorageUnavailableError(
+            f"slot index {index} of {config.module} has no token in it",
+            hint="insert or connect the token, or choose another pkcs11_slot",
+        )
+    token = slots[index].get_token()
+    if config.token_label is not None and token.label != config.token_label:
+        raise StorageUnavailableError(
+            f"slot index {index} holds token '{token.label}', not '{config.token_label}'",
+            hint="remove pkcs11_slot to select by label alone",
+        )
+    return token
+
+
+def _token_labelled(slots: list[pkcs11.Slot], config: Pkcs11Config) -> pkcs11.Token:
+    from pkcs11 import SlotFlag
+
+    tokens = [s.get_token() for s in slots if s.flags & SlotFlag.TOKEN_PRESENT]
+    matches = [t for t in tokens if t.label == config.token_label]
+    if not matches:
+        known = ", ".join(f"'{t.label}'" for t in tokens if t.label) or "none"
+        raise StorageUnavailableError(
+            f"no token labelled '{config.token_label}' in {config.module} "
+            f"(tokens present: {known})",
+            hint="check pkcs11_token_label, or that the HSM is connected",
+        )
+    if len(matches) > 1:
+        raise StorageUnavailableError(
+            f"{len(matches)} tokens are labelled '{config.token_label}'",
+            hint="give them distinct labels, or select one with pkcs11_slot",
+        )
+    return matches[0]
 
 
 def _check_ready(token: pkcs11.Token, config: Pkcs11Config) -> None:
@@ -278,7 +302,7 @@ class TokenConnection:
                         self._session = self._login(pin_source)
                     yield self._session
             except StorageUnavailableError:
-                self._session = None  # the device went away: log in again next time
+                self.close()  # the device may have gone away: log in again next time
                 raise
 
     def _login(self, pin_source: PinSource) -> pkcs11.Session:
@@ -317,8 +341,8 @@ _connections: dict[tuple[str, int, bytes], TokenConnection] = {}
 
 def connection(config: Pkcs11Config) -> TokenConnection:
     """The cached connection to the token ``config`` selects (found and checked anew)."""
-    with _registry_lock:
-        lock = _module_locks.setdefault(config.module, threading.RLock())
+    with _registry_lock:  # one lock per library file, however its path is spelled
+        lock = _module_locks.setdefault(os.path.realpath(config.module), threading.RLock())
     with lock:
         lib = load_module(config.module)
         token = find_token(lib, config)
