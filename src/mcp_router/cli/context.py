@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +23,8 @@ class AppContext:
     no_fallback: bool = False
     verbose: bool = False
     debug: bool = False
+    #: Backend options a command adds for this invocation (e.g. ``restrict_access``).
+    options: dict[str, object] = field(default_factory=dict)
     _store: SecureStore | None = field(default=None, repr=False)
 
     @cached_property
@@ -39,16 +43,65 @@ class AppContext:
             changes["backend"] = self.backend
         if self.no_fallback:
             changes["allow_fallback"] = False
+        if self.options:
+            changes["options"] = {**settings.options, **self.options}
         return replace(settings, **changes)  # type: ignore[arg-type]
 
     def store(self) -> SecureStore:
         if self._store is None:
             from mcp_router.secure.opener import open_store
 
-            self._store = open_store(self.settings())
+            settings = self.settings()
+            self._store = open_store(settings)
             sel = self._store.selection
             if self.verbose:
-                click.echo(f"backend: {sel.backend} ({sel.reason})", err=True)
+                fallback = "fallback: " if sel.fell_back else ""
+                click.echo(f"backend: {sel.backend} ({fallback}{sel.reason}; "
+                           f"{self._store.backend.describe()})", err=True)
                 for name, why in sel.rejected.items():
                     click.echo(f"  rejected {name}: {why}", err=True)
+            if sel.fell_back:
+                _FallbackNotice(self._store, settings.resolved_config_dir()).arm()
         return self._store
+
+
+class _FallbackNotice:
+    """Say once, on stderr, that tokens go to the encrypted file because the platform
+    store is unusable, and why: on the first write that lands there.
+
+    A marker file in the config directory remembers that it was said. ``--verbose``
+    prints the choice and the reasons on every run regardless.
+    """
+
+    MARKER = "fallback-notice-shown"
+
+    def __init__(self, store: SecureStore, config_dir: Path) -> None:
+        self.store = store
+        self.marker = config_dir / self.MARKER
+
+    def arm(self) -> None:
+        if self.marker.exists():
+            return
+        for method in ("store", "create", "update"):  # the ways a token lands in a store
+            original = getattr(self.store, method)
+
+            def announced(*args: object, _original: Any = original, **kwargs: object
+                          ) -> object:
+                self.say()
+                return _original(*args, **kwargs)
+
+            setattr(self.store, method, announced)
+
+    def say(self) -> None:
+        if self.marker.exists():
+            return
+        reasons = "; ".join(f"{n}: {why}" for n, why in self.store.selection.rejected.items())
+        click.echo(
+            f"note: no platform credential store is usable ({reasons}), so tokens are "
+            f"kept in the {self.store.backend.describe()}. This note is shown once; "
+            "'mcp-router token doctor' explains the reasons, and --no-fallback (or "
+            "advanced.secure_storage.allow_fallback: false) refuses instead.",
+            err=True,
+        )
+        with contextlib.suppress(OSError):
+            self.marker.touch(0o600)

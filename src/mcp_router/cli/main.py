@@ -122,6 +122,9 @@ def _register_commands() -> None:
     cli.add_command(config)
     cli.add_command(setup)
     token.add_command(migrate_env)
+    from mcp_router.cli.doctor import doctor
+
+    token.add_command(doctor)
 
 
 _register_commands()

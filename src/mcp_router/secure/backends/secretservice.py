@@ -25,8 +25,6 @@ fails at once with :class:`StoreLockedError` naming the fix.
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 import threading
 import time
 import weakref
@@ -57,6 +55,7 @@ from mcp_router.errors import (
     StoreLockedError,
     TokenNotFoundError,
 )
+from mcp_router.secure.environment import prompt_possible, session_bus_address
 from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
 from mcp_router.secure.validation import validate_name
 
@@ -105,31 +104,6 @@ def label_for(name: str) -> str:
 def attributes_for(name: str) -> dict[str, str]:
     """The lookup attributes of token ``name`` (what ``secret-tool lookup`` matches)."""
     return {"application": APPLICATION, "token_name": name}
-
-
-def session_bus_address(environ: Mapping[str, str] | None = None) -> str | None:
-    """The session bus address: ``DBUS_SESSION_BUS_ADDRESS``, else ``$XDG_RUNTIME_DIR/bus``.
-
-    The fallback is what libdbus and sd-bus do: a systemd user session (also over SSH)
-    has its bus socket there even when the variable is not exported.
-    """
-    env = os.environ if environ is None else environ
-    address = env.get("DBUS_SESSION_BUS_ADDRESS")
-    if address:
-        return address
-    runtime = env.get("XDG_RUNTIME_DIR")
-    if runtime:
-        socket_path = Path(runtime) / "bus"
-        with contextlib.suppress(OSError):
-            if stat.S_ISSOCK(socket_path.stat().st_mode):
-                return f"unix:path={socket_path}"
-    return None
-
-
-def prompt_possible(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether the provider can show an unlock prompt: a graphical session is present."""
-    env = os.environ if environ is None else environ
-    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
 class _BoundedConnection(DBusConnection):  # type: ignore[misc]
@@ -290,6 +264,28 @@ class SecretServiceBackend(Backend):
         # The error name only: a provider's message text is not ours to echo.
         return StorageUnavailableError(f"the Secret Service failed the request ({name})")
 
+    def provider(self) -> str | None:
+        """Who provides the Secret Service here (for ``doctor``); None when nobody can.
+
+        E.g. ``"gnome-keyring-daemon (pid 1234)"``, or ``"activatable (not running)"`` when
+        D-Bus would start one on first use.
+        """
+        from jeepney.io.blocking import Proxy
+
+        with self._translated():
+            bus = Proxy(message_bus, self.connection())
+            if bus.NameHasOwner(BUS_NAME)[0]:
+                try:
+                    (pid,) = bus.GetConnectionUnixProcessID(BUS_NAME)
+                except DBusErrorResponse:
+                    return "a process on the session bus"
+                comm = Path(f"/proc/{pid}/comm")
+                program = comm.read_text().strip() if comm.exists() else "process"
+                return f"{program} (pid {pid})"
+            if BUS_NAME in bus.ListActivatableNames()[0]:
+                return "activatable (not running; D-Bus starts it on first use)"
+        return None
+
     # -- the default collection -------------------------------------------------------
     def collection_locked(self) -> bool:
         """Whether the default collection is locked (one D-Bus round trip)."""
@@ -359,17 +355,27 @@ class SecretServiceBackend(Backend):
         return bool(dismissed)
 
     # -- Backend ----------------------------------------------------------------------
+    def collection_state(self) -> str:
+        """``"unlocked"``, ``"locked"`` or ``"missing"`` (no default collection).
+
+        Raises :class:`StorageUnavailableError` when there is no bus or provider, or it
+        does not answer in time.
+        """
+        with self._translated():
+            try:
+                return "locked" if self.collection_locked() else "unlocked"
+            except ItemNotFoundException:
+                return "missing"
+
     def probe(self) -> ProbeResult:
         """One connection and one call: is there a provider, a default collection, unlocked?"""
         try:
-            with self._translated():
-                try:
-                    locked = self.collection_locked()
-                except ItemNotFoundException:
-                    return ProbeResult(False, "the Secret Service has no default collection")
+            state = self.collection_state()
         except (StorageUnavailableError, StoreLockedError, AccessDeniedError) as exc:
             return ProbeResult(False, exc.message)
-        if not locked:
+        if state == "missing":
+            return ProbeResult(False, "the Secret Service has no default collection")
+        if state == "unlocked":
             return ProbeResult(True, "the Secret Service default collection is unlocked")
         if prompt_possible(self._environ):
             return ProbeResult(True, "the Secret Service default collection is locked; the "
@@ -441,6 +447,19 @@ class SecretServiceBackend(Backend):
         (prompt,) = self._call(path, _SS + "Item", "Delete", "")
         if prompt != "/" and self._run_prompt(prompt):
             raise StoreLockedError("deleting from the Secret Service was cancelled")
+
+    def repair(self, name: str) -> list[str]:
+        """Give items of ``name`` the spec's label (e.g. ones another tool stored)."""
+        from secretstorage.util import DBusAddressWrapper
+
+        fixes = []
+        with self._translated():
+            for path in self._search(attributes_for(name)):
+                item = DBusAddressWrapper(path, _SS + "Item", self.connection())
+                if item.get_property("Label") != label_for(name):
+                    self._unlocked(lambda i=item: i.set_property("Label", "s", label_for(name)))
+                    fixes.append(f"{name}: Secret Service label set to '{label_for(name)}'")
+        return fixes
 
     def list(self) -> list[TokenInfo]:
         with self._translated():
