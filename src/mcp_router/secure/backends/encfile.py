@@ -115,9 +115,10 @@ class FileBackend(Backend):
             if exc.errno == errno.ELOOP:
                 raise self._not_regular("is a symbolic link") from None
             raise StorageUnavailableError(f"cannot read {self.path}: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen: it refuses directories
+            os.close(fd)
+            raise self._not_regular("is not a regular file")
         with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise self._not_regular("is not a regular file")
             return fh.read()
 
     def _not_regular(self, what: str) -> StorageUnavailableError:
