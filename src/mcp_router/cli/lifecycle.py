@@ -88,11 +88,13 @@ def rollback(app: AppContext, name: str) -> None:
               help="Only records of the last D days.")
 @click.option("--action", "action_name", metavar="ACTION",
               help="Only this action (get, set, rotate, resolve, ...).")
+@click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Show at most this many (the newest) records; 0 shows all.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--verify", is_flag=True, help="Check the hash chain of the whole log.")
 @pass_app
 def audit(app: AppContext, name: str | None, days: float | None, action_name: str | None,
-          as_json: bool, verify: bool) -> None:
+          limit: int, as_json: bool, verify: bool) -> None:
     """Show the audit log, newest first, or verify that it was not tampered with."""
     from mcp_router.secure.audit import open_log
 
@@ -100,7 +102,12 @@ def audit(app: AppContext, name: str | None, days: float | None, action_name: st
     if verify:
         _verify(log)
         return
-    records = log.query(name=name, days=days, action=action_name)
+    records = log.query(name=name, days=days, action=action_name, limit=limit or None)
+    if limit and len(records) == limit:
+        total = log.count(name=name, days=days, action=action_name)
+        if total > limit:
+            click.echo(f"showing the newest {limit} of {total} matching records "
+                       "(--limit 0 shows all)", err=True)
     if as_json:
         click.echo(dumps([asdict(r) for r in records]))
         return

@@ -29,6 +29,7 @@ def token(ctx: click.Context) -> None:
 
     # The audit log records the command as our own words, never the raw argv.
     audit.set_command(f"token {ctx.invoked_subcommand or ''}".strip())
+    ctx.call_on_close(lambda: audit.set_command(None))
 
 
 @token.command("set")

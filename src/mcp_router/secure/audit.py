@@ -48,7 +48,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -57,6 +57,7 @@ from typing import TypeVar
 
 from mcp_router.errors import (
     AccessDeniedError,
+    ConfigError,
     CorruptStoreError,
     MCPRouterError,
     StorageUnavailableError,
@@ -166,6 +167,11 @@ class AuditRecord:
         return datetime.fromisoformat(self.time)
 
 
+def _utc_text(moment: datetime) -> str:
+    """Record times are UTC ISO 8601 text, so that they sort (and index) as text."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
 def chain_hash(prev: str, body: bytes) -> str:
     return hashlib.sha256(bytes.fromhex(prev) + body).hexdigest()
 
@@ -182,12 +188,17 @@ class Retention:
     max_days: int = 400
 
     @classmethod
-    def from_options(cls, options: object) -> Retention:
-        get = getattr(options, "get", lambda key, default=None: default)
-        return cls(
-            max_records=max(1, int(get("audit_max_records", cls.max_records))),
-            max_days=max(1, int(get("audit_max_days", cls.max_days))),
-        )
+    def from_options(cls, options: Mapping[str, object]) -> Retention:
+        """From ``advanced.secure_storage.options``: ``audit_max_records``, ``audit_max_days``."""
+        values = {}
+        for key, default in (("audit_max_records", cls.max_records),
+                             ("audit_max_days", cls.max_days)):
+            value = options.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"advanced.secure_storage.options.{key} must be a whole "
+                                  f"number of at least 1, not {value!r}")
+            values[key[len("audit_"):]] = value
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -241,6 +252,8 @@ class AuditLog:
     def __init__(self, path: Path, retention: Retention | None = None) -> None:
         self.path = Path(path)
         self.retention = retention or Retention()
+        #: The time source for new records (tests of retention set an earlier one).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._conn: sqlite3.Connection | None = None
 
     # -- connection -------------------------------------------------------------------
@@ -304,7 +317,7 @@ class AuditLog:
                 backend: str | None, detail: str | None, command: str | None) -> AuditRecord:
         seq, prev = self._head(conn)
         draft = AuditRecord(
-            seq=seq + 1, time=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            seq=seq + 1, time=_utc_text(self.clock()),
             action=action, name=name, outcome=outcome, user=_os_user(), pid=os.getpid(),
             command=command, backend=backend, detail=detail, prev=prev, hash="",
         )
@@ -319,8 +332,7 @@ class AuditLog:
             return
         limit = self.retention.max_records
         cut = last - limit if last - first + 1 > limit + limit // 100 else first - 1
-        cutoff = (datetime.now(timezone.utc) - timedelta(days=self.retention.max_days)
-                  ).isoformat(timespec="microseconds")
+        cutoff = _utc_text(self.clock() - timedelta(days=self.retention.max_days))
         old = conn.execute("SELECT MAX(seq) FROM records WHERE time < ?", (cutoff,)).fetchone()
         cut = max(cut, old[0] or 0)
         if cut < first:
@@ -335,25 +347,40 @@ class AuditLog:
     # -- reading ----------------------------------------------------------------------
     def query(self, *, name: str | None = None, days: float | None = None,
               action: str | None = None, limit: int | None = None) -> list[AuditRecord]:
-        """Records matching every given filter, newest first."""
-        where, params = [], []
+        """Records matching every given filter, newest first (at most ``limit``)."""
+        where, params = self._filters(name, days, action)
+        sql = _SELECT
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY time DESC, seq DESC"  # served by the time (or name, time) index
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [AuditRecord(*row) for row in self._read(sql, params)]
+
+    def count(self, *, name: str | None = None, days: float | None = None,
+              action: str | None = None) -> int:
+        """How many records match (the filters of :meth:`query`)."""
+        where, params = self._filters(name, days, action)
+        clause = " WHERE " + " AND ".join(where) if where else ""
+        sql = "SELECT COUNT(*) FROM records" + clause  # noqa: S608 - fixed clauses, bound values
+        return int(str(self._read(sql, params)[0][0]))
+
+    @staticmethod
+    def _filters(name: str | None, days: float | None, action: str | None
+                 ) -> tuple[list[str], list[object]]:
+        where: list[str] = []
+        params: list[object] = []
         if days is not None:
             since = datetime.now(timezone.utc) - timedelta(days=days)
             where.append("time >= ?")
-            params.append(since.isoformat(timespec="microseconds"))
+            params.append(_utc_text(since))
         if name is not None:
             where.append("name = ?")
             params.append(name)
         if action is not None:
             where.append("action = ?")
             params.append(action)
-        sql = _SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [AuditRecord(*row) for row in self._read(sql, params)]
+        return where, params
 
     def _read(self, sql: str, params: list[object]) -> list[tuple[object, ...]]:
         try:
