@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Debian packages the tests use for real services (installed only when running as root).
 DEB_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools softhsm2 opensc pass gnupg strace jq
 
-.PHONY: demo test lint bench system-deps venv clean
+.PHONY: demo test lint bench docs system-deps venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ system-deps:
 
 demo: venv
 	@bash scripts/demo.sh $(VENV)/bin/mcp-router
+
+# Regenerate docs/cli.md (from every command's --help) and the exit-code table in
+# docs/exit-codes.md (from errors.py); a test fails when they are out of date.
+docs: venv
+	$(PY) scripts/gen_cli_docs.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests scripts
