@@ -12,7 +12,8 @@ import pytest
 from mcp_router.secure.store import StoreSettings
 
 pytest_plugins: list[str] = ["fixtures.secretservice", "fixtures.softhsm",
-                              "fixtures.passstore", "fixtures.helperscript"]
+                              "fixtures.passstore", "fixtures.helperscript", "fixtures.mcpservers",
+                              "fixtures.oauth", "fixtures.gha"]
 
 #: Conformance-suite backends: id -> name of the fixture that yields its StoreSettings.
 #: A fixture skips (with the reason) when its service cannot run on this machine.
