@@ -142,11 +142,13 @@ def _five_records() -> None:
     invoke("token", "list")
 
 
-def _sql(config_dir: Path, *statements: str) -> None:
+def _sql(config_dir: Path, *statements: str | tuple[str, tuple[object, ...]]) -> None:
+    """Tamper with the log behind mcp-router's back."""
     conn = sqlite3.connect(_db(config_dir))
     with conn:
         for statement in statements:
-            conn.execute(statement)
+            sql, params = statement if isinstance(statement, tuple) else (statement, ())
+            conn.execute(sql, params)
     conn.close()
 
 
@@ -177,18 +179,20 @@ def test_verify_detects_an_edit_with_a_recomputed_hash(config_dir: Path) -> None
     (rec,) = [r for r in log.query() if r.seq == 2]
     forged = rec.__class__(**{**rec.__dict__, "name": "zzz"})
     log.close()
-    _sql(config_dir, f"UPDATE records SET name = 'zzz', hash = '{forged.expected_hash()}' "
-                     "WHERE seq = 2")
+    _sql(config_dir, ("UPDATE records SET name = 'zzz', hash = ? WHERE seq = 2",
+                      (forged.expected_hash(),)))
     code, out = _verify()
     assert code == 8 and "broken at record #3" in out
 
 
 def test_verify_detects_reordered_records(config_dir: Path) -> None:
     _five_records()
-    cols = "time, action, name, outcome, user, pid, command, backend, detail, prev, hash"
+    # Swap the contents (hashes included) of records #2 and #4; seq stays in place.
     _sql(config_dir,
-         f"CREATE TEMP TABLE two AS SELECT seq, {cols} FROM records WHERE seq IN (2, 4)",
-         "UPDATE records SET (" + cols + ") = (SELECT " + cols + " FROM two WHERE two.seq = "
+         "CREATE TEMP TABLE two AS SELECT * FROM records WHERE seq IN (2, 4)",
+         "UPDATE records SET (time, action, name, outcome, user, pid, command, backend, "
+         "detail, prev, hash) = (SELECT time, action, name, outcome, user, pid, command, "
+         "backend, detail, prev, hash FROM two WHERE two.seq = "
          "CASE records.seq WHEN 2 THEN 4 ELSE 2 END) WHERE seq IN (2, 4)")
     code, out = _verify()
     assert code == 8 and "broken at record #2" in out
@@ -213,7 +217,7 @@ def test_verify_detects_a_forged_anchor(config_dir: Path) -> None:
     _five_records()
     h2 = AuditLog(_db(config_dir)).query()[-2].hash
     _sql(config_dir, "DELETE FROM records WHERE seq <= 2",
-         f"INSERT INTO anchor (id, seq, hash) VALUES (1, 2, '{h2}')")
+         ("INSERT INTO anchor (id, seq, hash) VALUES (1, 2, ?)", (h2,)))
     code, out = _verify()
     assert code == 8 and "without a trim record" in out
 
