@@ -300,7 +300,8 @@ def test_probe_needs_no_pin(pkcs11_settings: StoreSettings, softhsm: SoftHSM,
     monkeypatch.delenv(PIN_ENV)
     probe = create_backend("pkcs11", pkcs11_settings).probe()
     assert probe.ok, probe.reason
-    assert f"token '{softhsm.label}'" in probe.reason and softhsm.module in probe.reason
+    assert f"token '{softhsm.label}'" in probe.reason and "is ready" in probe.reason
+    assert "user PIN asked at a prompt" in probe.reason
     assert "\n" not in probe.reason
     assert "PKCS#11 slot index 0 via" in create_backend("pkcs11", pkcs11_settings).describe()
 

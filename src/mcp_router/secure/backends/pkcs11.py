@@ -167,7 +167,15 @@ class Pkcs11Backend(Backend):
         if missing:
             return ProbeResult(False, f"{what} does not support {', '.join(missing)}, "
                                "which this backend needs")
-        return ProbeResult(True, f"{what} via {self.config.module} is ready")
+        return ProbeResult(True, f"{what} is ready; user PIN {self._pin_origin()}")
+
+    def _pin_origin(self) -> str:
+        """Where the PIN will come from, without reading it (for ``doctor``)."""
+        if os.environ.get(PIN_ENV):
+            return f"from ${PIN_ENV}"
+        if self.config.pin_secure_key:
+            return f"from token '{self.config.pin_secure_key}' in the platform store"
+        return f"asked at a prompt (or set {PIN_ENV})"
 
     # -- TokenStore -------------------------------------------------------------------
     def store(self, name: str, token: str) -> None:
