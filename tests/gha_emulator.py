@@ -166,16 +166,24 @@ class Runner:
         return results
 
 
-    def run_job(self, workflow: Path, job: str, matrix: Mapping[str, str],
-                skip_uses: tuple[str, ...] = ("actions/checkout@", "actions/setup-python@"),
-                ) -> list[StepResult]:
-        """Run one job of a workflow: ``run:`` steps, and ``uses: ./`` (this repository's
-        action). The checkout and setup-python steps are what this machine already is."""
+    def run_job(self, workflow: Path, job: str, matrix: Mapping[str, str]) -> list[StepResult]:
+        """Run one job of a workflow file (see :meth:`run_steps`)."""
         steps = load_yaml(workflow)["jobs"][job]["steps"]
+        return self.run_steps(steps, {"matrix": dict(matrix)})
+
+    def run_steps(self, steps: list[dict[str, Any]], context: Mapping[str, Any],
+                  actions: Mapping[str, Path] | None = None,
+                  skip_uses: tuple[str, ...] = ("actions/checkout@", "actions/setup-python@"),
+                  ) -> list[StepResult]:
+        """Run a job's steps: ``run:`` steps, ``uses: ./`` (this repository's action) and
+        any ``uses:`` named in ``actions`` (e.g. ``owner/mcp-router@v1`` -> this checkout).
+        The checkout and setup-python steps are what this machine already is. ``context``
+        supplies ``matrix``, ``secrets`` and the like."""
+        actions = {"./": REPO, **(actions or {})}
         failed = False
         for step in steps:
-            context = {"matrix": dict(matrix), "runner": {"temp": str(self.temp)},
-                       "steps": {k: {"outputs": v} for k, v in self.steps.items()}}
+            ctx = {**context, "runner": {"temp": str(self.temp), "os": "Linux"},
+                   "steps": {k: {"outputs": v} for k, v in self.steps.items()}}
             condition = step.get("if")
             assert condition in (None, "always()"), f"if: not supported: {condition}"
             if failed and condition != "always()":
@@ -183,15 +191,15 @@ class Runner:
             uses = step.get("uses")
             if uses and uses.startswith(skip_uses):
                 continue
-            if uses == "./":
-                inputs = {k: evaluate(str(v), context) for k, v in step["with"].items()}
-                results = self.run_composite(REPO, inputs, step_id=step.get("id"))
+            if uses:
+                assert uses in actions, f"uses: not supported by the emulator: {uses}"
+                inputs = {k: evaluate(str(v), ctx) for k, v in step["with"].items()}
+                results = self.run_composite(actions[uses], inputs, step_id=step.get("id"))
                 failed = failed or any(r.returncode for r in results)
                 continue
-            assert not uses, f"uses: not supported by the emulator: {uses}"
             assert step.get("shell") == "bash", "every run: step must say shell: bash"
             assert "${{" not in step["run"], "a run: block must take values from env: only"
-            env = {k: evaluate(str(v), context) for k, v in (step.get("env") or {}).items()}
+            env = {k: evaluate(str(v), ctx) for k, v in (step.get("env") or {}).items()}
             result = self.run_script(step.get("name", "?"), step["run"], env, step.get("id"))
             failed = failed or result.returncode != 0
         return self.results

@@ -10,13 +10,14 @@ than the step's own shell (which is where Actions puts it).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fixtures.gha import pypi_reachable
 from gha_emulator import REPO, Runner, StepResult, execs, have_strace, load_yaml
 from leakcheck import find_leaks, plant_secret, scan_tree
 
@@ -28,23 +29,13 @@ WORKFLOW = REPO / ".github" / "workflows" / "action-selftest.yml"
 pytestmark = pytest.mark.slow
 
 
-def _pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-    except OSError:
-        return False
-    return True
-
-
-needs_pypi = pytest.mark.skipif(
-    not _pypi_reachable(), reason="pypi.org unreachable: the install step pip-installs deps")
-
-
 @pytest.fixture(scope="module")
-def action_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Runner, list[StepResult]]:
-    if not _pypi_reachable():
-        pytest.skip("pypi.org unreachable: the install step pip-installs the dependencies")
-    runner = Runner(tmp_path_factory.mktemp("runner"), trace=have_strace())
+def action_run(tmp_path_factory: pytest.TempPathFactory,
+               gha_pip_cache: Path) -> tuple[Runner, list[StepResult]]:
+    if not pypi_reachable():
+        pytest.skip("pypi.org is unreachable: the action's install step needs it")
+    runner = Runner(tmp_path_factory.mktemp("runner"), trace=have_strace(),
+                    extra_env={"PIP_CACHE_DIR": str(gha_pip_cache)})
     results = runner.run_composite(
         REPO, {"token-name": "ci-token", "token-value": CANARY, "backend": "file"},
         step_id="setup")
@@ -271,10 +262,10 @@ def test_selftest_workflow_uses_the_action_on_itself() -> None:
     assert "mcp-router token get --name ci-token --export --yes" in later
 
 
-@needs_pypi
 @pytest.mark.parametrize("variant", ["plain", "passphrase"])
-def test_selftest_workflow_job_passes_here(tmp_path: Path, variant: str) -> None:
-    runner = Runner(tmp_path)
+def test_selftest_workflow_job_passes_here(gha_runner: Callable[..., Runner],
+                                           variant: str) -> None:
+    runner = gha_runner()
     results = runner.run_job(WORKFLOW, "selftest", {"os": "ubuntu-latest", "variant": variant})
     for result in results:
         assert result.returncode == 0, (result.name, result.stdout, result.stderr)
