@@ -50,7 +50,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -410,6 +410,28 @@ class AuditLog:
             return VerifyResult(False, count, first, prev, anchor_seq + 1,
                                 "the records before it were removed without a trim record")
         return VerifyResult(True, count, first, prev)
+
+
+def bench_fill(config_dir: Path, records: int, *, days: float = 100.0) -> None:
+    """Append ``records`` well-formed, chained records spread evenly over the last ``days``
+    (for ``make bench``: ``token audit --days 7`` over a large log)."""
+    log = AuditLog(Path(config_dir) / "audit.db", Retention(max_records=max(records, 1)))
+    conn = log.open()
+    now = datetime.now(timezone.utc)
+    step = timedelta(days=days) / max(records, 1)
+    conn.execute("BEGIN IMMEDIATE")
+    seq, prev = log._head(conn)
+    user, pid = _os_user(), os.getpid()
+    rows = []
+    for i in range(records):
+        draft = AuditRecord(seq + 1 + i, _utc_text(now - step * (records - i)), "get",
+                            f"bench-{i % 50}", "ok", user, pid, "token get",
+                            "file", None, prev, "")
+        prev = draft.expected_hash()
+        rows.append((*astuple(draft)[:-1], prev))
+    conn.executemany(_INSERT, rows)
+    conn.execute("COMMIT")
+    log.close()
 
 
 def _check(record: AuditRecord, expected_seq: int, prev: str) -> str | None:
