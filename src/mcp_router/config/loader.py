@@ -179,7 +179,7 @@ def _read_gateway(top: Section) -> GatewayConfig | None:
     if auth is not None:
         plain_http_warning(section, "url", url)
     if url is None and not section.has("url"):
-        section.ctx.warn(section.node, section.key("url"),
+        section.ctx.warn(section.anchor, section.key("url"),
                          "no gateway url: 'mcp-router run' needs one to connect")
     return gateway
 
@@ -240,7 +240,7 @@ def _read_remote(section: Section, name: str | None) -> RemoteBackend | None:
     if name is None:
         return None
     if url is None and not section.has("url"):
-        section.ctx.warn(section.node, section.key("url"), f"backend '{name}' has neither "
+        section.ctx.warn(section.anchor, section.key("url"), f"backend '{name}' has neither "
                          "url nor command: its credentials resolve, but 'mcp-router run "
                          f"--backend {name}' cannot start it")
     return RemoteBackend(name=name, url=url, auth=auth, tls=tls, connection=connection)

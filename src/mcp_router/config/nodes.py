@@ -85,10 +85,13 @@ def printable_key(key: str) -> str:
 class Section:
     """One YAML mapping, read key by key. ``path`` is its dotted key path."""
 
-    def __init__(self, ctx: Context, node: MappingNode, path: str) -> None:
+    def __init__(self, ctx: Context, node: MappingNode, path: str,
+                 anchor: Node | None = None) -> None:
         self.ctx = ctx
         self.node = node
         self.path = path
+        #: Where "missing key" problems point: the line of this section's own key.
+        self.anchor = anchor if anchor is not None else node
         self._entries: dict[str, tuple[Node, Node]] = {}
         self._taken: set[str] = set()
         for key_node, value_node in node.value:
@@ -141,7 +144,7 @@ class Section:
                        message)
 
     def missing(self, name: str, example: str) -> None:
-        self.ctx.error(self.node, self.key(name), f"required key is missing (e.g. {example})")
+        self.ctx.error(self.anchor, self.key(name), f"required key is missing (e.g. {example})")
 
     # -- typed getters: each returns the default and records a problem when wrong ------
     def scalar(self, name: str, tags: tuple[str, ...], expected: str) -> Any:
@@ -220,7 +223,7 @@ class Section:
         if not isinstance(node, MappingNode):
             self.error(name, f"expected a mapping of keys, got {describe(node)}", node)
             return None
-        return Section(self.ctx, node, self.key(name))
+        return Section(self.ctx, node, self.key(name), anchor=self.key_node(name))
 
     def finish(self, allowed: Iterable[str], *, elsewhere: dict[str, str] | None = None
                ) -> None:

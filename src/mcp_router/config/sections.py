@@ -126,7 +126,8 @@ def _read_bearer(section: Section) -> BearerAuth | None:
     before = len(section.ctx.problems)
     section.finish(BEARER_KEYS, elsewhere=only_oauth2)
     if not refs:
-        if len(section.ctx.problems) == before:  # a misspelt key was reported already
+        written = any(section.has(key) for key, _source in BEARER_SOURCES)
+        if not written and len(section.ctx.problems) == before:  # else: reported already
             section.missing("token_secure_key", 'token_secure_key: "gateway-token"')
         return None
     chosen_key, chosen = refs[0]
