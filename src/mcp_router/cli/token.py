@@ -10,7 +10,7 @@ import click
 from mcp_router.cli.context import AppContext
 from mcp_router.cli.inputs import check_single_source, confirm, input_options, read_value
 from mcp_router.cli.output import dumps, format_time, info_json, mask, table
-from mcp_router.errors import InvalidTokenValueError, TokenExistsError
+from mcp_router.errors import InvalidTokenValueError, NotSupportedError, TokenExistsError
 from mcp_router.secret import Secret
 from mcp_router.secure.store import TokenInfo
 
@@ -36,17 +36,37 @@ def token(ctx: click.Context) -> None:
 @name_option
 @input_options
 @click.option("--force", is_flag=True, help="Overwrite an existing token of that name.")
+@click.option("--restrict-access", is_flag=True,
+              help="macOS Keychain: only the program running mcp-router (its Python "
+              "interpreter) may read the token without asking.")
 @pass_app
 def set_(app: AppContext, name: str, value: str | None, file: Path | None, stdin: bool,
-         force: bool) -> None:
+         force: bool, restrict_access: bool) -> None:
     """Store a new token (prompts for the value unless --stdin, --file or --value)."""
     check_single_source(value, file, stdin)
+    if restrict_access:
+        _require_keychain_platform()
+        app.options["restrict_access"] = True  # read by the keychain backend
     store = app.store()
+    if restrict_access and store.backend_name != "keychain":
+        raise NotSupportedError(
+            f"--restrict-access needs the macOS Keychain; the {store.backend_name} store "
+            "cannot restrict access", hint="drop --restrict-access, or use --backend keychain")
     if not force and store.exists(name):
         raise TokenExistsError(name)  # before prompting for a value that would be refused
     secret = read_value(value, file, stdin, prompt="Token value")
     store.create(name, secret.reveal(), overwrite=force)
     click.echo(f"stored '{name}' in the {store.backend_name} store", err=True)
+
+
+def _require_keychain_platform() -> None:
+    import sys
+
+    if sys.platform != "darwin":
+        raise NotSupportedError(
+            "--restrict-access is not supported on this platform",
+            hint="it restricts a macOS Keychain item to mcp-router; drop the flag",
+        )
 
 
 @token.command()
