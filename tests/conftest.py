@@ -11,7 +11,8 @@ import pytest
 
 from mcp_router.secure.store import StoreSettings
 
-pytest_plugins: list[str] = ["fixtures.secretservice", "fixtures.softhsm",
+pytest_plugins: list[str] = ["fixtures.platformstores",
+                              "fixtures.secretservice", "fixtures.softhsm",
                               "fixtures.passstore", "fixtures.helperscript", "fixtures.mcpservers",
                               "fixtures.oauth", "fixtures.gha"]
 
@@ -21,6 +22,8 @@ CONFORMANCE_BACKENDS: dict[str, str] = {
     "memory": "memory_settings",
     "file": "file_settings",
     "secret-service": "secret_service_settings",
+    "keychain": "keychain_settings",
+    "wincred": "wincred_settings",
     "pkcs11": "pkcs11_settings",
     "custom-pass": "custom_pass_settings",
 }
