@@ -530,3 +530,12 @@ def test_cli_prompts_for_the_pin_on_a_terminal(softhsm: SoftHSM, tmp_path: Path)
     assert softhsm.pin not in screen  # hidden input
     code, screen = session("not-the-pin")
     assert code == 10 and "rejected the user PIN from the prompt" in screen
+
+
+def test_debug_output_shows_the_chain_but_not_the_pin(softhsm: SoftHSM, tmp_path: Path
+                                                      ) -> None:
+    config = write_config(tmp_path / "c.yaml", softhsm, extra="")
+    wrong = "wrong-" + softhsm.pin
+    code, out, err = cli("--debug", "token", "list", config=config, env={PIN_ENV: wrong})
+    assert code == 10 and "Traceback" in err and "PinIncorrect" in err
+    assert wrong not in out + err and softhsm.pin not in out + err

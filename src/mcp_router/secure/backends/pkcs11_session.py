@@ -12,8 +12,10 @@ Sessions. The first operation on a token opens a read/write session and logs in;
 session is cached for the life of the process (PKCS#11 login state belongs to the
 application, so logging in once is what the standard expects). :func:`close_all` logs out,
 closes the sessions and finalises the modules; it runs at interpreter exit, and tests call
-it to make the next operation behave like a fresh process. After ``fork`` a child must not
-reuse its parent's sessions: a cached connection made by another pid is discarded.
+it to make the next operation behave like a fresh process. A process forked from one that
+used the HSM never touches its parent's session (a connection cached by another pid is
+replaced, and never closed by the child); whether the module itself works in a forked
+child depends on the module, so open stores after forking, or in a child that execs.
 """
 
 from __future__ import annotations
