@@ -81,7 +81,11 @@ def setup(ctx: click.Context, app: AppContext, config_path: str | None,
           gateway_url: str | None, auth_type: str | None, token_name: str | None,
           secret_stdin: bool, secret_file: Path | None, client_id: str | None,
           token_endpoint: str | None, scopes: tuple[str, ...], force: bool) -> None:
-    """Store the gateway credential securely and write a config that refers to it."""
+    """Store the gateway credential securely and write a config that refers to it.
+
+    On a terminal, asks for each answer (the secret with a hidden prompt); without one,
+    takes them from the options. Runs 'config check' on the file it wrote.
+    """
     if secret_stdin and secret_file:
         raise click.UsageError("choose one of --secret-stdin, --secret-file")
     target = Path(config_path or app.config_path or default_target()).expanduser()
