@@ -234,8 +234,8 @@ class Pkcs11Backend(Backend):
             return env, f"${PIN_ENV}"
         if self.config.pin_secure_key:
             return self._pin_from_platform_store(self.config.pin_secure_key)
-        # The CLI's test for "a person can answer"; imported lazily, the library use of
-        # this backend never gets here unless a terminal is attached.
+        # The CLI's one rule for "a person can answer" (stdin is a terminal and CI is not
+        # set), so that this prompt behaves like every other prompt of mcp-router.
         from mcp_router.cli.inputs import is_interactive
 
         if is_interactive():

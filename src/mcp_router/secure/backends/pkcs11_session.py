@@ -312,6 +312,8 @@ class TokenConnection:
 
         pin, origin = pin_source(self.label)
         try:
+            # python-pkcs11 opens the session and logs in in one call; when the login
+            # fails, that session stays open until the module is finalised (at exit).
             return self.token.open(rw=True, user_pin=pin)
         except p11.PinLocked as exc:
             raise _pin_locked(self.label, self.lib.so) from exc
