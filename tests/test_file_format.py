@@ -8,7 +8,9 @@ import functools
 import hashlib
 import importlib.util
 import json
+import os
 import struct
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from mcp_router.errors import (
     StorageUnavailableError,
     StoreLockedError,
 )
-from mcp_router.secure.encfile import crypto
+from mcp_router.secure.encfile import crypto, machine
 from mcp_router.secure.encfile.format import (
     HEADER_SIZE,
     MAGIC,
@@ -240,9 +242,9 @@ def test_independent_implementation_agrees(name: str) -> None:
 
 # -- key material -------------------------------------------------------------------------
 def test_key_material_refuses_ambiguous_or_empty_ids() -> None:
-    for machine, user in (("a\x00b", "1000"), ("abc", "10\x0000"), ("", "1000"), ("abc", "")):
+    for mid, user in (("a\x00b", "1000"), ("abc", "10\x0000"), ("", "1000"), ("abc", "")):
         with pytest.raises(StorageUnavailableError):
-            crypto.KeyMaterial(machine, user)
+            crypto.KeyMaterial(mid, user)
 
 
 def test_passphrase_must_be_text_and_present() -> None:
@@ -409,3 +411,35 @@ def test_real_file_round_trips() -> None:
     original, _ = real_file()
     assert crypto.decrypt_file(original, REAL_MATERIAL)[1] == REAL_TOKENS
     assert len(original) == HEADER_SIZE + len(serialize_payload(REAL_TOKENS)) + 16
+
+
+# -- machine identity (docs/file-format.md, "Where the machine id and user id come from") --
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="the Linux sources")
+@pytest.mark.parametrize(("first", "second", "expected"), [
+    ("0123abcd\n", "ffff\n", "0123abcd"),
+    ("  0123abcd  \n", None, "0123abcd"),
+    ("", "ffff\n", "ffff"),
+    (None, "ffff", "ffff"),
+    ("uninitialized\n", "ffff\n", "ffff"),  # systemd's marker in not-yet-booted images
+    ("uninitialized\n", None, None),
+    (None, None, None),
+    ("\n", "", None),
+])
+def test_linux_machine_id_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  first: str | None, second: str | None,
+                                  expected: str | None) -> None:
+    paths = (tmp_path / "etc-machine-id", tmp_path / "dbus-machine-id")
+    for path, text in zip(paths, (first, second), strict=True):
+        if text is not None:
+            path.write_text(text, encoding="ascii")
+    monkeypatch.setattr(machine, "_LINUX_PATHS", paths)
+    if expected is None:
+        with pytest.raises(StorageUnavailableError, match="machine id"):
+            machine.machine_id()
+    else:
+        assert machine.machine_id() == expected
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX user id")
+def test_posix_user_id_is_the_numeric_uid() -> None:
+    assert machine.user_id() == str(os.getuid())

@@ -18,6 +18,9 @@ from mcp_router.errors import StorageUnavailableError
 __all__ = ["machine_id", "user_id"]
 
 _LINUX_PATHS = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+#: systemd writes this into /etc/machine-id in images before first boot; it is the same on
+#: every such machine (or container), so it must not be used as an identity.
+_UNSET_MARKER = "uninitialized"
 
 
 def machine_id() -> str:
@@ -31,7 +34,7 @@ def machine_id() -> str:
             value = path.read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
             continue
-        if value:
+        if value and value != _UNSET_MARKER:
             return value
     raise StorageUnavailableError(
         "cannot read a machine id from /etc/machine-id or /var/lib/dbus/machine-id",
