@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+pytest.importorskip("secretstorage", reason="the Secret Service backend is Linux-only")
+
 from fixtures.secretservice import KeyringDaemon, PrivateBus
 from mcp_router.cli.main import cli
 from mcp_router.errors import StorageUnavailableError, StoreLockedError, TokenNotFoundError
