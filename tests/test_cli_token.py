@@ -508,7 +508,7 @@ def test_python_dash_m_works() -> None:
 def test_verbose_names_the_backend_on_stderr() -> None:
     set_stdin("t1", b"v")
     result = invoke("--verbose", "token", "list")
-    assert result.stderr.startswith("backend: file (configured explicitly)")
+    assert result.stderr.startswith("backend: file (configured explicitly")
     assert "backend:" not in result.stdout
 
 
