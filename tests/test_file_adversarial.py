@@ -446,3 +446,23 @@ def test_symlinked_config_directory_is_fine(isolated_env: Path, tmp_path: Path) 
         opened.store("alpha", "value-alpha")
         assert opened.retrieve("alpha") == "value-alpha"
     assert (real / "tokens.enc").is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+def test_configured_file_path_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    """A hostile ``file_path`` (say, in a shared directory another user can write to)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim-file"
+    victim.write_bytes(b"do not touch")
+    (shared / "tokens.enc").symlink_to(victim)
+    config = tmp_path / "config.yaml"
+    config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: file\n"
+                      f"    file_path: {shared / 'tokens.enc'}\n", encoding="utf-8")
+    before = Snapshot.of(victim)
+    for args, stdin in CLI_CALLS:
+        result = run(["--config", str(config), *args], input=stdin, backend=None)
+        assert_one_line_error(result, StorageUnavailableError.exit_code)
+        assert b"symbolic link" in result.stderr
+    assert Snapshot.of(victim) == before
+    assert [p.name for p in shared.iterdir() if p.name.startswith(".")] == []
