@@ -179,7 +179,8 @@ def backup(app: AppContext, output: Path, passphrase_file: Path | None, force: b
 
 @click.command()
 @click.option("--input", "-i", "input_", required=True, metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path), help="The backup file.")
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The backup file.")
 @passphrase_option
 @click.option("--force", is_flag=True, help="Overwrite existing tokens with other values.")
 @click.option("--dry-run", is_flag=True, help="Only list what would change.")
