@@ -285,7 +285,7 @@ def _auto_choice(settings: StoreSettings, env: Environment, checks: list[Check]
         return None, exc.message, {}
     rejected = {}
     for name, reason in selection.rejected.items():
-        advice = env.advice(name)
+        advice = env.advice(name, reason)
         rejected[name] = reason + (f" ({advice})" if advice else "")
     detail = f"picks {selection.backend}: {selection.reason}"
     if rejected:

@@ -62,12 +62,23 @@ class Environment:
         traits = self.traits()
         return self.platform_name + (f" ({', '.join(traits)})" if traits else "")
 
-    def advice(self, backend: str) -> str | None:
-        """Why ``backend`` is likely unusable in this environment, and what to do; or None."""
-        if backend != "secret-service":
-            if backend == "keychain" and self.ssh:
+    def advice(self, backend: str, reason: str = "") -> str | None:
+        """Why ``backend`` is likely unusable in this environment, and what to do; or None.
+
+        ``reason`` is the backend's own rejection reason: a locked store gets advice about
+        unlocking, an unreachable one about the session it needs.
+        """
+        if backend == "keychain":
+            if self.ssh:
                 return ("over SSH the login keychain is often locked: run "
                         "'security unlock-keychain' in this session first")
+            return None
+        if backend != "secret-service":
+            return None
+        if "locked" in reason:
+            if not self.desktop:
+                return ("keyrings are unlocked by the desktop login and can only prompt in a "
+                        "graphical session; unlock it there, or use the encrypted file here")
             return None
         if self.wsl:
             return ("under WSL, Linux programs cannot use the Windows Credential Manager and "

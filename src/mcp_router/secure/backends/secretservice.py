@@ -148,6 +148,15 @@ def _error_name(exc: DBusErrorResponse) -> str:
     return str(exc.name or "")
 
 
+def _program(pid: int) -> str:
+    """The program name of process ``pid`` (Linux /proc), for messages."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return "a process"
+    return Path(argv0.decode(errors="replace")).name or "a process"
+
+
 def _valid(name: str) -> bool:
     try:
         validate_name(name)
@@ -279,9 +288,7 @@ class SecretServiceBackend(Backend):
                     (pid,) = bus.GetConnectionUnixProcessID(BUS_NAME)
                 except DBusErrorResponse:
                     return "a process on the session bus"
-                comm = Path(f"/proc/{pid}/comm")
-                program = comm.read_text().strip() if comm.exists() else "process"
-                return f"{program} (pid {pid})"
+                return f"{_program(pid)} (pid {pid})"
             if BUS_NAME in bus.ListActivatableNames()[0]:
                 return "activatable (not running; D-Bus starts it on first use)"
         return None
