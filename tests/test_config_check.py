@@ -155,3 +155,15 @@ def test_no_references(tmp_path: Path, text: str) -> None:
     result = check(write(tmp_path / "r.yaml", text))
     assert result.exit_code == 0, result.output
     assert "references: none" in result.stdout
+
+
+def test_storage_only_config_warns_when_the_store_is_unusable(tmp_path: Path) -> None:
+    """The spec's custom example as is: valid, no references, but no helper here."""
+    path = write(tmp_path / "r.yaml", "advanced:\n  secure_storage:\n    backend: custom\n"
+                 "    custom_command: /usr/local/bin/vault-helper\n"
+                 "    custom_args: [get, \"secret/mcp/{name}\"]\n")
+    result = check(path)
+    assert result.exit_code == 0, result.output
+    assert ("warning: the custom store is not usable here: the custom helper "
+            "/usr/local/bin/vault-helper does not exist") in result.stdout
+    assert "references: none" in result.stdout

@@ -224,3 +224,14 @@ def test_explicit_config_must_exist(tmp_path: Path) -> None:
 def test_no_file_means_defaults() -> None:
     config = load_config(None)
     assert config.secure_storage.backend == "auto" and config.gateway is None
+
+
+def test_anchors_merge_keys_and_extension_keys(tmp_path: Path) -> None:
+    config = parse_config(
+        "version: 1\nx-common: &common\n  url: https://shared.example.com/mcp\n"
+        "  auth: {token_secure_key: shared-token}\n"
+        "backends:\n  - <<: *common\n    name: a\n  - <<: *common\n    name: b\n"
+        "    url: https://b.example.com/mcp\n", "r.yaml")
+    assert [(b.name, b.url) for b in config.backends] == [
+        ("a", "https://shared.example.com/mcp"), ("b", "https://b.example.com/mcp")]
+    assert [r.name for r in config.credential_refs()] == ["shared-token", "shared-token"]

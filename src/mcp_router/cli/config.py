@@ -108,14 +108,10 @@ def _readable_by_others(path: Path) -> bool:
 
 def _resolve_all(app: AppContext, config: RouterConfig) -> list[RefStatus]:
     refs = config.credential_refs()
-    if not refs:
-        click.echo("references: none")
-        return []
     resolver = SecretResolver(app.settings())
     try:
-        if any(r.source == "secure_key" and r.store == "configured" for r in refs):
-            _print_store(resolver)
-        click.echo("references:")
+        _print_store(resolver, needed=any(r.source == "secure_key" for r in refs))
+        click.echo("references:" if refs else "references: none")
         statuses = check_references(config, resolver)
     finally:
         resolver.close()
@@ -124,13 +120,21 @@ def _resolve_all(app: AppContext, config: RouterConfig) -> list[RefStatus]:
     return statuses
 
 
-def _print_store(resolver: SecretResolver) -> None:
+def _print_store(resolver: SecretResolver, *, needed: bool) -> None:
+    """The configured store and whether it can be used; a failure is only a warning
+    when no reference needs the store (each reference reports it otherwise)."""
     try:
         store = resolver.store()
+        probe = store.backend.probe()
     except MCPRouterError as exc:
-        click.echo(f"store: cannot be opened: {exc.message}")
+        click.echo(f"store: {resolver.settings.backend}: cannot be opened: {exc.message}")
+        if not needed:
+            click.echo(f"  warning: the store cannot be used: {exc}")
         return
     click.echo(f"store: {store.selection.backend} ({store.selection.reason})")
+    if not probe.ok:
+        click.echo(f"  warning: the {store.selection.backend} store is not usable here: "
+                   f"{probe.reason}")
 
 
 def _print_status(status: RefStatus) -> None:

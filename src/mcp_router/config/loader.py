@@ -162,6 +162,9 @@ def _read_document(ctx: Context, root: object) -> RouterConfig | None:
     backends = _read_backends(top)
     storage = _read_advanced(top)
     logging = _read_logging(top)
+    for key in top.keys():
+        if key.startswith("x-"):  # extension keys, e.g. to hold YAML anchors
+            top.take(key)
     top.finish(TOP_KEYS)
     return RouterConfig(version=1, gateway=gateway, backends=backends,
                         advanced=AdvancedConfig(storage), logging=logging)

@@ -94,21 +94,29 @@ class Section:
         self.anchor = anchor if anchor is not None else node
         self._entries: dict[str, tuple[Node, Node]] = {}
         self._taken: set[str] = set()
-        for key_node, value_node in node.value:
-            self._add(key_node, value_node)
+        self._overridable: set[str] = set()
+        own = sum(1 for key, _ in node.value if key.tag != _TAG + "merge")
+        ctx.loader.flatten_mapping(node)  # YAML merge keys (<<: *defaults) become plain keys
+        merged = len(node.value) - own  # flatten_mapping puts merged pairs first
+        for index, (key_node, value_node) in enumerate(node.value):
+            self._add(key_node, value_node, overridable=index < merged)
 
-    def _add(self, key_node: Node, value_node: Node) -> None:
+    def _add(self, key_node: Node, value_node: Node, *, overridable: bool = False) -> None:
         if not (isinstance(key_node, ScalarNode) and key_node.tag == _TAG + "str"):
             self.ctx.error(key_node, self.path or "(top level)",
                            f"keys must be plain names, got {describe(key_node)}")
             return
         key = key_node.value
-        if key in self._entries:
+        if key in self._overridable:  # a merged default, replaced by an explicit key
+            self._overridable.discard(key)
+        elif key in self._entries:
             first = self._entries[key][0].start_mark.line + 1
             self.ctx.error(key_node, self.key(key),
                            f"duplicate key (first given on line {first})")
             return
         self._entries[key] = (key_node, value_node)
+        if overridable:
+            self._overridable.add(key)
 
     def keys(self) -> list[str]:
         """The keys written in this mapping, in file order."""
