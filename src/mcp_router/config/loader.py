@@ -8,17 +8,19 @@ more there are); :func:`check_config` returns every problem and warning, for
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal, cast
 
 import yaml
-from yaml.nodes import MappingNode, SequenceNode
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from mcp_router.config.nodes import ConfigProblem, Context, Section, describe
 from mcp_router.config.schema import (
     AdvancedConfig,
     BackendConfig,
     ConfigWarning,
+    CredentialRef,
     GatewayConfig,
     LoggingConfig,
     Origin,
@@ -50,6 +52,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SECRET_LOOKING = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|CREDENTIAL)",
                              re.IGNORECASE)
 WS_OR_HTTP = ("https", "http", "wss", "ws")
+Level = Literal["debug", "info", "warning", "error"]
+Format = Literal["text", "json"]
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,6 @@ def check_text(text: str, source: str) -> ConfigReport:
     if problems:
         return ConfigReport(source, None, problems, warnings)
     assert config is not None
-    from dataclasses import replace
-
     config = replace(config, source=None if source.startswith("<") else Path(source),
                      warnings=warnings)
     return ConfigReport(source, config, (), warnings)
@@ -141,14 +143,13 @@ def _raise_first(report: ConfigReport) -> RouterConfig:
                       "problem")
 
 
-def _read_document(ctx: Context, root: object) -> RouterConfig | None:
+def _read_document(ctx: Context, root: Node | None) -> RouterConfig | None:
     if root is None:
         ctx.problems.append(ConfigProblem(_top(ctx.file), "the file is empty; it needs at "
                                           "least 'version: 1'"))
         return None
     if not isinstance(root, MappingNode):
-        ctx.error(root, "(top level)",  # type: ignore[arg-type]
-                  f"expected a mapping of keys, got {describe(root)}")  # type: ignore[arg-type]
+        ctx.error(root, "(top level)", f"expected a mapping of keys, got {describe(root)}")
         return None
     top = Section(ctx, root, "")
     version_node = top.peek("version")
@@ -286,11 +287,11 @@ def _read_env(parent: Section) -> dict[str, str]:
     return env
 
 
-def _read_env_secure_keys(parent: Section) -> dict[str, object]:
+def _read_env_secure_keys(parent: Section) -> dict[str, CredentialRef]:
     section = parent.section("env_secure_keys")
     if section is None:
         return {}
-    refs: dict[str, object] = {}
+    refs: dict[str, CredentialRef] = {}
     for var in section.keys():
         if not _ENV_NAME.match(var):
             section.error(var, "expected an environment variable name")
@@ -319,4 +320,4 @@ def _read_logging(top: Section) -> LoggingConfig:
     level = section.choice("level", ("debug", "info", "warning", "error"), "info")
     fmt = section.choice("format", ("text", "json"), "text")
     section.finish(("level", "format"))
-    return LoggingConfig(level=level, format=fmt)  # type: ignore[arg-type]
+    return LoggingConfig(level=cast(Level, level), format=cast(Format, fmt))
