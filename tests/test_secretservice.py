@@ -193,3 +193,30 @@ def test_list_many_items(secret_service: KeyringDaemon,
     assert listed == names
     for name in names:
         backend.delete(name)
+
+
+def test_secret_does_not_leak(secret_service: KeyringDaemon, isolated_env: Path,
+                              tmp_path: Path) -> None:
+    from leakcheck import ExecRecorder, find_leaks, plant_secret, scan_tree
+
+    secret, name = plant_secret(), _name()
+    runner = CliRunner()
+    with ExecRecorder() as children:
+        results = [
+            runner.invoke(cli, ["-v", "token", "set", "--name", name, "--stdin"], input=secret),
+            runner.invoke(cli, ["-v", "token", "get", "--name", name]),
+            runner.invoke(cli, ["token", "list", "--json"]),
+            runner.invoke(cli, ["token", "doctor", "--json"]),
+            runner.invoke(cli, ["token", "set", "--name", name, "--stdin"], input=secret),
+        ]
+        secret_service.lock()
+        try:
+            results.append(runner.invoke(cli, ["--backend", "secret-service", "token", "get",
+                                               "--name", name, "--export", "--yes"]))
+        finally:
+            secret_service.unlock()
+    assert [r.exit_code for r in results] == [0, 0, 0, 0, 5, 7]
+    for result in results:
+        assert find_leaks(secret, result.stdout_bytes + result.stderr_bytes) == []
+    assert scan_tree(secret, isolated_env, tmp_path) == {}
+    assert children.leaks(secret) == []
