@@ -92,6 +92,7 @@ def test_plain_text_secrets_are_warned_about_but_never_shown(tmp_path: Path) -> 
     assert f"warning: {path}:8: backends[0].env.API_TOKEN: looks like a secret" in (
         result.stdout)
     assert f"other users can read it (chmod 600 {path})" in result.stdout
+    assert "backend 's': the command 'srv' is not found" in result.stdout
     assert "ok       gateway.auth.token (line 4): plain-text value of gateway.auth.token" in (
         result.stdout)
     assert plain not in result.output

@@ -8,6 +8,7 @@ exit code of the first failure (11 for an invalid file, 3 for a missing token, .
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from mcp_router.cli.context import AppContext
 from mcp_router.config.discovery import DEFAULT_LOCATIONS
 from mcp_router.config.loader import ConfigReport, check_config
 from mcp_router.config.resolver import RefStatus, SecretResolver, check_references
-from mcp_router.config.schema import RouterConfig
+from mcp_router.config.schema import RouterConfig, StdioBackend
 from mcp_router.errors import ConfigError, MCPRouterError
 
 __all__ = ["config", "run_check"]
@@ -77,6 +78,7 @@ def _print_validation(report: ConfigReport) -> None:
     warnings = [str(w) for w in report.warnings]
     if report.config is not None:
         warnings += _permission_warnings(report.config, Path(report.source))
+        warnings += _command_warnings(report.config)
     for warning in warnings:
         click.echo(f"  warning: {warning}")
     if report.config is not None:
@@ -94,6 +96,16 @@ def _permission_warnings(config: RouterConfig, path: Path) -> list[str]:
         if ref.source == "file" and _readable_by_others(Path(ref.name)):
             found.append(f"{ref.origin}: the token file {ref.name} can be read by other "
                          f"users (chmod 600 {ref.name})")
+    return found
+
+
+def _command_warnings(config: RouterConfig) -> list[str]:
+    """Local backends whose program cannot be found (``run --backend`` would fail)."""
+    found: list[str] = []
+    for entry in config.backends:
+        if isinstance(entry, StdioBackend) and shutil.which(entry.command[0]) is None:
+            found.append(f"backend '{entry.name}': the command '{entry.command[0]}' is not "
+                         "found (not on PATH, or not executable)")
     return found
 
 
