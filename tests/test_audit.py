@@ -299,3 +299,18 @@ def test_log_file_is_private(config_dir: Path) -> None:
 
     _set("t1")
     assert stat.S_IMODE(_db(config_dir).stat().st_mode) == 0o600
+
+
+def test_resolutions_by_other_commands_are_recorded(tmp_path: Path) -> None:
+    """``config check`` (like the router) reads tokens outside the token group: each read
+    is a ``resolve`` record naming the command in our words."""
+    _set("gw")
+    config = tmp_path / "c.yaml"
+    config.write_text("version: 1\ngateway:\n  url: https://gateway.example/mcp\n  auth:\n"
+                      "    type: bearer\n    token_secure_key: gw\nadvanced:\n"
+                      "  secure_storage:\n    backend: file\n")
+    result = invoke("--config", str(config), "config", "check", backend=None)
+    assert result.exit_code == 0, result.output
+    latest = _records()[0]
+    assert (latest["action"], latest["name"], latest["command"]) == \
+        ("resolve", "gw", "config check")

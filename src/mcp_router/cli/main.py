@@ -25,6 +25,9 @@ class RootGroup(click.Group):
     ``CliRunner`` in tests behave exactly alike."""
 
     def invoke(self, ctx: click.Context) -> object:
+        from mcp_router.cli.lifecycle import audit_command
+
+        audit_command(self, ctx)  # the audit log's "command": our words, never argv
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException):

@@ -22,14 +22,8 @@ name_option = click.option("--name", "-n", required=True, metavar="NAME",
 
 
 @click.group()
-@click.pass_context
-def token(ctx: click.Context) -> None:
+def token() -> None:
     """Store, read, list and delete tokens in secure storage."""
-    from mcp_router.secure import audit
-
-    # The audit log records the command as our own words, never the raw argv.
-    audit.set_command(f"token {ctx.invoked_subcommand or ''}".strip())
-    ctx.call_on_close(lambda: audit.set_command(None))
 
 
 @token.command("set")

@@ -34,8 +34,10 @@ API for callers (CLI commands, ``config check``, the router)::
     with audit.action("resolve"):          # records inside use this action
         value = store.retrieve("gateway-token")
 
-Without :func:`action`, a record's action is the last word of the command (``token
-set`` -> ``set``), or, in library use without a command, the method (``store``,
+Without :func:`action`, a record's action is the last word of a ``token`` command
+(``token set`` -> ``set``); in any other command a read is ``resolve`` and a write ``set``
+(the CLI's root group names every command, so ``run`` and ``config check`` are covered
+without further code); in library use without a command, it is the method (``store``,
 ``retrieve``, ``delete``, ``list``). :meth:`AuditStore.operation` records one record for a
 compound operation (e.g. ``rotate``) instead of one per backend call.
 """
@@ -110,13 +112,22 @@ def action(name: str) -> Iterator[None]:
         _action.reset(reset)
 
 
+_OUTSIDE_TOKEN_GROUP = {"retrieve": "resolve", "store": "set"}
+
+
 def current_action(default: str) -> str:
-    """The action for a record: :func:`action`, else the command's last word, else default."""
+    """The action for a record: :func:`action` if set; in a ``token`` command its last
+    word; in another command (``run``, ``config check``) a read is a ``resolve``; with no
+    command (library use), ``default``."""
     explicit = _action.get()
     if explicit:
         return explicit
-    command = _command.get()
-    return command.split()[-1] if command else default
+    words = (_command.get() or "").split()
+    if not words:
+        return default
+    if words[0] == "token" and len(words) > 1:
+        return words[-1]
+    return _OUTSIDE_TOKEN_GROUP.get(default, default)
 
 
 def outcome_of(exc: BaseException | None) -> str:
