@@ -44,8 +44,9 @@ def pkcs11_floor(name: str) -> str:
     lib = pkcs11.lib(os.environ["BENCH_PKCS11_MODULE"])
     token = lib.get_token(token_label=os.environ["BENCH_PKCS11_LABEL"])
     with token.open(user_pin=os.environ["MCP_ROUTER_PKCS11_PIN"]) as session:
-        objs = list(session.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.DATA}))
-        return str(len(objs[0][pkcs11.Attribute.VALUE]))
+        obj = next(session.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.DATA,
+                                        pkcs11.Attribute.LABEL: name}))
+        return str(len(obj[pkcs11.Attribute.VALUE]))
 
 
 if __name__ == "__main__":
