@@ -202,8 +202,8 @@ def test_bad_options_are_config_errors(options: dict[str, object], message: str)
 
 # -- secrets stay off argv and out of the environment ----------------------------------
 
-def test_secret_never_in_helper_argv_or_environment(kv_helper: KVHelper, tmp_path: Path
-                                                    ) -> None:
+def test_secret_never_in_helper_argv_or_environment(kv_helper: KVHelper, tmp_path: Path,
+                                                    config_dir: Path) -> None:
     """Through the real CLI: set, get, list, update, delete; then scan every record."""
     secret, second = planted(), planted()
     config = tmp_path / "mcp-router.yaml"
@@ -231,6 +231,10 @@ def test_secret_never_in_helper_argv_or_environment(kv_helper: KVHelper, tmp_pat
         assert value not in records
         for result in outputs[:4] + outputs[5:]:
             assert value.encode() not in result.stdout + result.stderr
+        state = [p for p in config_dir.rglob("*") if p.is_file()]  # index, audit log...
+        assert state
+        for path in state:
+            assert value.encode() not in path.read_bytes(), path
 
 
 # -- pass: the helper from outside --------------------------------------------------
