@@ -204,7 +204,8 @@ class StreamableHTTPTransport:
                 reply = parse_line(body.replace(b"\n", b" "))
             except ValueError:
                 reply = None
-            if reply is not None and reply.response_ids():
+            ours = {id_key(i) for i in message.request_ids()}
+            if reply is not None and ours & {id_key(i) for i in reply.response_ids()}:
                 await self._deliver(message, reply)
                 return
         reason = response.reason_phrase or "error"
@@ -300,7 +301,6 @@ class StreamableHTTPTransport:
                 return  # another request already did it
             assert self._client is not None and self._initialize is not None
             log.info("the gateway lost the session; opening a new one")
-            self.session_id = None
             if self._listener is not None:
                 self._listener.cancel()
                 self._listener = None
@@ -314,7 +314,7 @@ class StreamableHTTPTransport:
                     raise TransportError(
                         f"the gateway refused to open a session (HTTP {response.status_code})"
                     )
-                self._adopt_session(response)
+                self.session_id = response.headers.get("mcp-session-id")
                 await self._client.post(
                     self.url, content=_INITIALIZED,
                     headers={**self._session_headers(headers)},

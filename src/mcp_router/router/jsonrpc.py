@@ -91,12 +91,19 @@ def parse_line(line: bytes) -> Message:
     except (ValueError, UnicodeDecodeError):
         raise ParseFailure(error_line(None, PARSE_ERROR, "Parse error")) from None
     if isinstance(body, dict):
-        if body.get("jsonrpc") != "2.0" or not ("method" in body or "id" in body):
+        if body.get("jsonrpc") != "2.0" or not _is_message(body):
             raise ParseFailure(error_line(body.get("id"), INVALID_REQUEST, "Invalid Request"))
         return Message(raw, body)
     if isinstance(body, list) and body and all(isinstance(m, dict) for m in body):
         return Message(raw, body)
     raise ParseFailure(error_line(None, INVALID_REQUEST, "Invalid Request"))
+
+
+def _is_message(body: dict[str, Any]) -> bool:
+    """A request or notification (``method``), or a response (``id`` and a result or error)."""
+    if "method" in body:
+        return isinstance(body["method"], str)
+    return "id" in body and ("result" in body or "error" in body)
 
 
 def error_line(request_id: Any, code: int, message: str, data: Any = None) -> bytes:

@@ -53,6 +53,7 @@ class Relay:
         self._writer = writer
         self._pending: dict[Any, tuple[Any, asyncio.TimerHandle | None]] = {}
         self._up = False
+        self._reason = "not connected yet"
         self._reconnecting: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._idle = asyncio.Event()
@@ -85,6 +86,7 @@ class Relay:
             self._up = True
         except (TransportError, GatewayError) as exc:
             log.error("cannot connect to the upstream: %s", exc)
+            self._reason = str(exc)
             self._start_reconnect()
 
     async def _read_loop(self) -> None:
@@ -103,7 +105,9 @@ class Relay:
         ids = message.request_ids()
         if not self._up:
             if ids:
-                self._answer_now(ids, "the gateway is unavailable; the router is reconnecting")
+                self._answer_now(
+                    ids, f"the gateway is unavailable ({self._reason}); the router is reconnecting"
+                )
                 await self._writer.drain()
             else:
                 log.warning("dropped a %s while the gateway is unavailable",
@@ -136,6 +140,7 @@ class Relay:
     def lost(self, reason: str, *, fail_pending: bool = True) -> None:
         if fail_pending:
             self._fail_all(f"the connection to the gateway was lost: {reason}")
+        self._reason = reason
         if self._up:
             log.warning("lost the gateway: %s; reconnecting", reason)
             self._up = False
@@ -156,13 +161,15 @@ class Relay:
                 await self.transport.connect(self)
             except (TransportError, GatewayError) as exc:
                 log.warning("reconnect attempt %d failed: %s", attempt, exc)
+                self._reason = str(exc)
                 continue
             log.info("reconnected to the gateway (attempt %d)", attempt)
             self._up = True
             return
         self.exit_error = GatewayError(
-            f"gave up reconnecting to the gateway after {attempt} attempts",
-            hint="check that the gateway is running, or raise connection.reconnect.max_attempts",
+            f"gave up reconnecting to the gateway after {attempt} attempts ({self._reason})"
+            if attempt else f"lost the gateway ({self._reason}) and reconnecting is disabled",
+            hint="check that the gateway is running, or review connection.reconnect",
         )
         log.error("%s", self.exit_error)
         self._fail_all(str(self.exit_error))
