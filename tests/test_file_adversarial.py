@@ -466,3 +466,27 @@ def test_configured_file_path_that_is_a_symlink_is_refused(tmp_path: Path) -> No
         assert b"symbolic link" in result.stderr
     assert Snapshot.of(victim) == before
     assert [p.name for p in shared.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pexpect needs a POSIX pty")
+def test_a_passphrase_is_prompted_for_once_per_command(token_file: Path) -> None:
+    """``token set`` reads the file three times (exists, the create check, the write); the
+    person at the terminal is asked for the passphrase once."""
+    pexpect = pytest.importorskip("pexpect")
+    phrase = "pp-" + uuid.uuid4().hex
+    created = run(["token", "set", "--name", "alpha", "--stdin"], input=b"value-alpha",
+                  env={"MCP_ROUTER_PASSPHRASE": phrase})
+    assert created.returncode == 0, created.stderr
+    child = pexpect.spawn(sys.executable, ["-m", "mcp_router", "--backend", "file", "token",
+                                           "set", "--name", "beta"],
+                          env=dict(os.environ), encoding="utf-8", timeout=60)
+    prompts = ["Passphrase for the token file: ", "Token value: ", "Repeat for confirmation: "]
+    seen = []
+    while (index := child.expect_exact([*prompts, pexpect.EOF])) < len(prompts):
+        seen.append(prompts[index])
+        child.sendline(phrase if index == 0 else "value-beta")
+    child.close()
+    assert child.exitstatus == 0
+    assert seen == prompts
+    assert run(["token", "get", "--name", "beta", "--export", "--yes"],
+               env={"MCP_ROUTER_PASSPHRASE": phrase}).stdout == b"value-beta\n"
