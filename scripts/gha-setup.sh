@@ -120,7 +120,20 @@ import json, sys
 name = sys.argv[1]
 print(next(t["backend"] for t in json.load(sys.stdin) if t["name"] == name))' "$name")
   if [ -n "${GITHUB_OUTPUT:-}" ]; then echo "backend=$backend" >>"$GITHUB_OUTPUT"; fi
+  if [ -n "${MCP_ROUTER_PASSPHRASE:-}" ]; then check_passphrase_applies "$name" "$backend"; fi
   echo "mcp-router is ready: token '$name' is in the $backend store"
+}
+
+# A token file made earlier without a passphrase keeps being opened without one: the
+# passphrase would then protect nothing. Say so instead of leaving a false impression.
+check_passphrase_applies() {
+  if [ "$2" != file ]; then
+    echo "::warning title=mcp-router setup::the passphrase input applies only to the encrypted file; the token is in the $2 store"
+    return 0
+  fi
+  if env -u MCP_ROUTER_PASSPHRASE mcp-router token get --name "$1" --export --yes >/dev/null 2>&1; then
+    fail "the token file was created earlier without a passphrase, so the passphrase input does not protect it; delete that file's tokens first, or use the passphrase for every token of the job"
+  fi
 }
 
 case "${1:-}" in

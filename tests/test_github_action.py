@@ -206,6 +206,17 @@ def test_passphrase_input_guards_the_file_and_is_not_exported(installed: Runner)
     assert (opened.returncode, opened.stdout) == (0, CANARY + "\n")
 
 
+def test_passphrase_on_a_file_made_without_one_fails_the_step(installed: Runner) -> None:
+    first = store_step(installed, **{"token-name": "early-token", "token-value": "early-value"})
+    assert first.returncode == 0, first.stderr
+    result = store_step(installed, **{"token-name": "ci-token", "token-value": CANARY,
+                                      "passphrase": "too-late-passphrase"})
+    assert result.returncode == 1
+    assert ("::error title=mcp-router setup::the token file was created earlier without a "
+            "passphrase") in result.stdout
+    assert leaky_lines(result) == []
+
+
 def test_config_input_is_exported_as_an_absolute_path(installed: Runner) -> None:
     token_file = installed.temp / "job-tokens.enc"
     (installed.workspace / "ci").mkdir()
