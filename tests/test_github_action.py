@@ -10,8 +10,11 @@ than the step's own shell (which is where Actions puts it).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import subprocess
 import uuid
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -261,6 +264,47 @@ def test_version_input_must_look_like_a_version(tmp_path: Path) -> None:
     assert [r.returncode for r in results] == [1]
     assert "is not a version number" in results[0].stdout
     assert not (runner.temp / "mcp-router-venv").exists()
+
+
+def _foreign_wheel(directory: Path, marker: Path) -> None:
+    """A wheel named mcp-router 9.9.9 that is some other project: it has no
+    mcp_router.backends entry points, and touches ``marker`` if any of it ever runs."""
+    touch = f"open({str(marker)!r}, 'w').close()\n"
+    files = {
+        "mcp_router/__init__.py": touch,
+        "mcp_router/cli.py": touch + "def main():\n    pass\n",
+        "mcp_router-9.9.9.dist-info/METADATA":
+            "Metadata-Version: 2.1\nName: mcp-router\nVersion: 9.9.9\n",
+        "mcp_router-9.9.9.dist-info/WHEEL":
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        "mcp_router-9.9.9.dist-info/entry_points.txt":
+            "[console_scripts]\nmcp-router = mcp_router.cli:main\n",
+    }
+    record = []
+    with zipfile.ZipFile(directory / "mcp_router-9.9.9-py3-none-any.whl", "w") as wheel:
+        for name, text in files.items():
+            data = text.encode()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{name},sha256={digest.decode()},{len(data)}")
+            wheel.writestr(name, data)
+        record.append("mcp_router-9.9.9.dist-info/RECORD,,")
+        wheel.writestr("mcp_router-9.9.9.dist-info/RECORD", "\n".join(record) + "\n")
+
+
+def test_version_input_refuses_a_package_that_is_not_this_project(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    index.mkdir()
+    marker = tmp_path / "foreign-code-ran"
+    _foreign_wheel(index, marker)
+    runner = Runner(tmp_path / "job", extra_env={"PIP_NO_INDEX": "1",
+                                                 "PIP_FIND_LINKS": str(index)})
+    results = runner.run_composite(REPO, {"token-name": "ci-token", "token-value": CANARY,
+                                          "version": "9.9.9"})
+    assert [r.returncode for r in results] == [1]
+    assert ("::error title=mcp-router setup::the installed mcp-router (mcp-router==9.9.9) is "
+            "not this project") in results[0].stdout
+    assert runner.job_path == []  # nothing put on PATH for later steps
+    assert not marker.exists()  # and nothing of it ran
 
 
 # -- the self-test workflow ------------------------------------------------------------------
