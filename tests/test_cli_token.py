@@ -281,7 +281,9 @@ def test_get_shows_metadata_and_a_masked_preview() -> None:
     assert fields["name"] == "t1"
     assert fields["backend"] == "file"
     assert re.fullmatch(TIME_RE, fields["created"])
-    assert re.fullmatch(TIME_RE, fields["last used"])  # this read counts as a use
+    assert fields["last used"] == "-"  # the look itself is shown next time, not now
+    again = _get_fields(invoke("token", "get", "--name", "t1").stdout)
+    assert re.fullmatch(TIME_RE, again["last used"])
     assert fields["value"] == f"****wxyz ({len(LONG_VALUE)} characters)"
     assert LONG_VALUE[:-4] not in result.output
     assert LONG_VALUE[-5:] not in result.output
@@ -548,14 +550,19 @@ class _FailingBackend(Backend):
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
-    def contains(self, name: str) -> bool:
-        raise self.error
-
-    def retrieve(self, name: str) -> str:
+    def _fail(self) -> None:
         try:
             raise ValueError("the underlying cause")
         except ValueError as cause:
             raise self.error from cause
+
+    def contains(self, name: str) -> bool:
+        self._fail()
+        return False
+
+    def retrieve(self, name: str) -> str:
+        self._fail()
+        return ""
 
 
 @pytest.fixture

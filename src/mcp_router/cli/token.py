@@ -97,12 +97,13 @@ def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool,
         store.info(name)  # not found is reported before asking
         which = "previous value" if previous else "secret value"
         confirm(f"Print the {which} of '{name}'?", yes=yes)
+    # Metadata first: "last used" should say when the token was used before this look.
+    info = None if export else store.info(name)
     with audit.action("export" if export else "get"):
         value = Secret(read_previous(store, name) if previous else store.retrieve(name))
-    if export:
+    if info is None:
         click.echo(value.reveal())
         return
-    info = store.info(name)
     if as_json:
         extra = {"previous": True} if previous else {}
         click.echo(dumps({**info_json(info), "preview": mask(value.reveal()), **extra}))
