@@ -98,6 +98,15 @@ def test_update_prompts_hidden_for_the_new_value() -> None:
     assert stored_value("t1") == SECRET
 
 
+def test_stdin_typed_at_a_terminal_says_how_to_finish() -> None:
+    term = Terminal("token", "set", "--name", "t1", "--stdin")
+    term.expect("until Ctrl-D; it is shown as you type")
+    term.child.sendline("typed-value")
+    term.child.sendeof()
+    assert term.finish() == 0
+    assert stored_value("t1") == "typed-value"
+
+
 def test_set_refuses_an_existing_name_before_prompting() -> None:
     store("t1")
     term = Terminal("token", "set", "--name", "t1")

@@ -37,6 +37,10 @@ def is_interactive() -> bool:
     """True when a person can answer prompts: stdin is a terminal and ``CI`` is not set."""
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         return False
+    return _stdin_is_terminal()
+
+
+def _stdin_is_terminal() -> bool:
     try:
         return sys.stdin.isatty()
     except (AttributeError, ValueError):
@@ -101,6 +105,9 @@ def read_value(value: str | None, file: Path | None, stdin: bool, *, prompt: str
         except OSError as exc:
             raise click.BadParameter(f"cannot read {file}: {exc.strerror}") from None
     if stdin:
+        if _stdin_is_terminal():  # someone typing: say how to finish, and that it shows
+            click.echo("reading the value until Ctrl-D; it is shown as you type (without "
+                       "--stdin the prompt hides it)", err=True)
         return Secret(_decode(sys.stdin.buffer.read(), "stdin"))
     if not is_interactive():
         raise ConfirmationRequiredError(
