@@ -181,3 +181,24 @@ def test_parallel_routers_share_one_token(tmp_path: Path, start_token_server: An
         assert json.loads(out)["result"]["protocolVersion"] == "2025-06-18"
     assert server.issued() == 1, server.events
     assert sys.executable  # the routers ran under this interpreter
+
+
+def test_password_grant(tmp_path: Path, start_token_server: Any, start_gateway: Any,
+                        client_secret: str) -> None:
+    password = "pw-" + secrets.token_urlsafe(16)
+    server = start_token_server([{"client_id": CLIENT_ID, "client_secret": client_secret}],
+                                RESOURCE, users={"alice": password})
+    gateway = start_gateway("oauth", GATEWAY_ISSUER=server.issuer, GATEWAY_RESOURCE=RESOURCE)
+    store_token("oauth-secret", client_secret)
+    store_token("alice-password", password)
+    extra = ("    grant_type: password\n    username: alice\n"
+             "    password_secure_key: alice-password")
+    config = oauth_config(tmp_path, gateway, server, extra)
+    assert run_router_client(config, whoami)["client_id"] == CLIENT_ID
+    store_token("alice-password", "not-" + password)
+    errlog = tmp_path / "router.log"
+    message = client_error(lambda: run_router_client(config, whoami, errlog=errlog,
+                                                     mode="legacy"))
+    assert "the token endpoint refused the password of user 'alice' (invalid_grant)" in message
+    assert "mcp-router token update --name alice-password" in message
+    assert password not in errlog.read_text() + message
