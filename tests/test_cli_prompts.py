@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from clirun import PYTHON_CLI, invoke, stored_value
+from leakcheck import find_leaks
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -84,7 +85,7 @@ def test_set_prompts_hidden_twice_and_asks_again_on_mismatch() -> None:
     term.answer("Repeat for confirmation: ", SECRET)
     assert term.finish() == 0
     assert "stored 't1' in the file store" in term.output
-    assert SECRET not in term.output  # the terminal never echoed it
+    assert find_leaks(SECRET, term.output) == []  # the terminal never echoed it
     assert stored_value("t1") == SECRET
 
 
@@ -94,7 +95,7 @@ def test_update_prompts_hidden_for_the_new_value() -> None:
     term.answer("New token value: ", SECRET)
     term.answer("Repeat for confirmation: ", SECRET)
     assert term.finish() == 0
-    assert SECRET not in term.output
+    assert find_leaks(SECRET, term.output) == []
     assert stored_value("t1") == SECRET
 
 
@@ -208,7 +209,7 @@ def test_config_asks_for_a_passphrase_when_creating_the_file(tmp_path: Path) -> 
     term.answer("Passphrase for the token file: ", passphrase)
     term.answer("Repeat for confirmation: ", passphrase)
     assert term.finish() == 0
-    assert passphrase not in term.output and SECRET not in term.output
+    assert find_leaks(passphrase, term.output) == find_leaks(SECRET, term.output) == []
 
     # Without the passphrase and without a terminal the file stays locked (exit 7) ...
     result = invoke("token", "get", "--name", "t1", "--export", "--yes")
@@ -228,12 +229,12 @@ def test_a_file_with_a_passphrase_prompts_for_it(tmp_path: Path) -> None:
     term.answer("Passphrase for the token file: ", passphrase)
     assert term.finish() == 0
     assert term.output.count("Passphrase for the token file") == 1  # no confirmation
-    assert SECRET in term.output and passphrase not in term.output
+    assert SECRET in term.output and find_leaks(passphrase, term.output) == []
 
     term = Terminal("token", "get", "--name", "t1", "--export", "--yes")
     term.answer("Passphrase for the token file: ", "not the passphrase")
     assert term.finish() == 9
-    assert SECRET not in term.output
+    assert find_leaks(SECRET, term.output) == []
 
     # The environment variable wins over the prompt.
     term = Terminal("token", "get", "--name", "t1", "--export", "--yes",
