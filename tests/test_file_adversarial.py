@@ -490,3 +490,18 @@ def test_a_passphrase_is_prompted_for_once_per_command(token_file: Path) -> None
     assert seen == prompts
     assert run(["token", "get", "--name", "beta", "--export", "--yes"],
                env={"MCP_ROUTER_PASSPHRASE": phrase}).stdout == b"value-beta\n"
+
+
+def test_symlinked_lock_file_is_refused(tmp_path: Path) -> None:
+    """A symlink planted at the lock path must not be followed (nothing is created at its
+    target) and the write fails cleanly."""
+    from mcp_router.errors import StorageUnavailableError
+    from mcp_router.secure.locking import FileLock
+
+    target = tmp_path / "elsewhere"
+    link = tmp_path / "tokens.enc.lock"
+    link.symlink_to(target)
+    with pytest.raises(StorageUnavailableError, match="lock file"):
+        with FileLock(link):
+            pass
+    assert not target.exists()

@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from mcp_router.errors import LockTimeoutError
+from mcp_router.errors import LockTimeoutError, StorageUnavailableError
 
 __all__ = ["FileLock"]
 
 DEFAULT_TIMEOUT = 30.0
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class FileLock:
@@ -32,7 +33,15 @@ class FileLock:
         if self._depth:
             self._depth += 1
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a symlink planted at the lock path must not make us create or open
+        # a file elsewhere (it fails with ELOOP instead).
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise StorageUnavailableError(
+                f"cannot open the lock file {self.path}: {exc.strerror}",
+                hint="it must be a regular file owned by you; remove whatever is there",
+            ) from exc
         deadline = time.monotonic() + self.timeout
         delay = 0.001
         while True:
