@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar, runtime_checkable
 
 from mcp_router.secret import Secret
@@ -38,6 +38,9 @@ class CredentialProvider(Protocol):
     def describe(self) -> str:
         """A short description for messages (``bearer token 'gateway-token'``), no secret."""
 
+    def prefetch(self) -> None:
+        """Start getting the credential in the background (called once, at start-up)."""
+
     @property
     def hint(self) -> str:
         """How to fix a refused credential (``mcp-router token update --name ...``)."""
@@ -57,6 +60,9 @@ class NoAuth:
     def describe(self) -> str:
         return "no credential"
 
+    def prefetch(self) -> None:
+        pass
+
 
 class StoreWorker:
     """Runs every store access of the router on one thread, off the event loop.
@@ -71,6 +77,10 @@ class StoreWorker:
 
     async def call(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Start ``fn`` now, from any thread (before the event loop runs, for instance)."""
+        return self._executor.submit(fn)
 
     def close(self, finalizer: Callable[[], object] | None = None) -> None:
         """Run ``finalizer`` (e.g. closing the store) on the worker thread, then stop it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Future
 
 from mcp_router.auth.base import SecretSource, StoreWorker
 from mcp_router.secret import Secret
@@ -29,11 +30,22 @@ class BearerProvider:
         self._worker = worker
         self._description = description
         self._token: Secret | None = None
+        self._early: Future[Secret] | None = None
         self._lock = asyncio.Lock()
+
+    def prefetch(self) -> None:
+        """Read the token on the store thread while the rest of the router starts."""
+        self._early = self._worker.submit(self._source)
 
     async def headers(self) -> dict[str, str]:
         if self._token is None:
             async with self._lock:
+                early, self._early = self._early, None
+                if self._token is None and early is not None:
+                    try:
+                        self._token = await asyncio.wrap_future(early)
+                    except Exception:  # reported by the regular read just below
+                        log.debug("reading the token at start-up failed")
                 if self._token is None:
                     self._token = await self._worker.call(self._source)
         return {"Authorization": f"Bearer {self._token.reveal()}"}

@@ -16,11 +16,13 @@ cache by hand.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +136,7 @@ class OAuth2Provider:
         self._cache: TokenCache | None = None
         self._verify = verify
         self._token: AccessToken | None = None
+        self._early: Future[AccessToken] | None = None
 
     @classmethod
     def from_config(
@@ -165,7 +168,17 @@ class OAuth2Provider:
         )
 
     # -- CredentialProvider ---------------------------------------------------------------
+    def prefetch(self) -> None:
+        """Get a token (from the cache or the endpoint) while the rest of the router starts."""
+        self._early = self._worker.submit(lambda: self._obtain(None))
+
     async def headers(self) -> dict[str, str]:
+        early, self._early = self._early, None
+        if early is not None:
+            try:
+                await asyncio.wrap_future(early)
+            except Exception:  # reported by the regular attempt just below
+                log.debug("getting a token at start-up failed")
         token = self._token
         if token is None or not token.usable(time.time()):
             token = await self._worker.call(lambda: self._obtain(None))

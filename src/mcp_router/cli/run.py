@@ -71,14 +71,17 @@ def _run_remote(
 ) -> None:
     import asyncio
 
-    from mcp_router.router.relay import Relay
-    from mcp_router.router.streams import claim_stdout, open_reader, open_writer
     from mcp_router.router.upstream import credentials_for, remote_target, transport_for
 
     target = remote_target(config, backend_name)
     assert target.url is not None
     credentials = credentials_for(target.auth, resolver, worker, tls=target.tls)
+    credentials.prefetch()  # the store works on its thread while the HTTP stack loads
     transport = transport_for(target.url, credentials, target.connection, target.tls)
+
+    from mcp_router.router.relay import Relay
+    from mcp_router.router.streams import claim_stdout, open_reader, open_writer
+
     protocol_out = claim_stdout()
 
     async def main() -> Relay:
