@@ -95,6 +95,11 @@ def test_load_config_raises_the_first_problem_with_file_and_line(tmp_path: Path)
      "F:6: advanced.secure_storage.custom_args: expected the placeholder {name}"),
     ("version: 1\nadvanced:\n  secure_storage:\n    backend: custom\n",
      "F:3: advanced.secure_storage.custom_command: required key is missing"),
+    ("version: 1\nadvanced:\n  secure_storage:\n    backend: custom\n"
+     "    custom_command: h\n    custom_args: [get, \"{name}\"]\n"
+     "    custom_store_args: [put, \"{name}\"]\n",
+     "F:7: advanced.secure_storage.custom_store_args: a writable helper also needs "
+     "custom_list_args or custom_not_found_exit_code"),
     ("version: 1\nadvanced:\n  secure_storage:\n    backend: secret-servce\n",
      "F:4: advanced.secure_storage.backend: unknown storage backend; did you mean "
      "'secret-service'?"),

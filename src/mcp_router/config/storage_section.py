@@ -92,6 +92,13 @@ def _check_custom(section: Section, config: SecureStorageConfig) -> None:
         section.missing("custom_command", 'custom_command: "/usr/local/bin/vault-helper"')
     if not config.custom_args and not section.has("custom_args"):
         section.missing("custom_args", 'custom_args: ["get", "secret/mcp/{name}"]')
+    writable = config.custom_store_args is not None or config.custom_delete_args is not None
+    if writable and config.custom_list_args is None and (
+            config.custom_not_found_exit_code is None):
+        key = "custom_store_args" if config.custom_store_args is not None else (
+            "custom_delete_args")
+        section.error(key, "a writable helper also needs custom_list_args or "
+                      "custom_not_found_exit_code, to tell a missing token from a failure")
     for key in ("custom_args", "custom_store_args", "custom_delete_args"):
         args = getattr(config, key)
         if args and not any(PLACEHOLDER in arg for arg in args):

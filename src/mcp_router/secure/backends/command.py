@@ -99,10 +99,17 @@ class HelperConfig:
         code = options.get("custom_not_found_exit_code")
         if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
             raise ConfigError(f"{_OPT}.custom_not_found_exit_code must be a whole number")
-        return cls(command, get_args, _args(options, "custom_store_args"),
-                   _args(options, "custom_delete_args"),
-                   _args(options, "custom_list_args", placeholder=False),
-                   float(timeout), code)
+        config = cls(command, get_args, _args(options, "custom_store_args"),
+                     _args(options, "custom_delete_args"),
+                     _args(options, "custom_list_args", placeholder=False),
+                     float(timeout), code)
+        writable = config.store_args is not None or config.delete_args is not None
+        if writable and config.list_args is None and code is None:
+            raise ConfigError(
+                f"{_OPT}: a writable helper also needs custom_list_args or "
+                "custom_not_found_exit_code",
+                hint="without one, a missing token cannot be told from a failing helper")
+        return config
 
 
 def _args(options: Mapping[str, Any], key: str, *, required: bool = False,
