@@ -45,6 +45,7 @@ compound operation (e.g. ``rotate``) instead of one per backend call.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import hashlib
 import json
@@ -140,6 +141,7 @@ def outcome_of(exc: BaseException | None) -> str:
     return "error"
 
 
+@functools.lru_cache(maxsize=1)
 def _os_user() -> str:
     try:
         return getpass.getuser()
