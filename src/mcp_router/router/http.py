@@ -28,7 +28,7 @@ from mcp_router.router.base import Sink, TransportError
 from mcp_router.router.headers import HeaderState
 from mcp_router.router.jsonrpc import GATEWAY_ERROR, Message, id_key, parse_line
 from mcp_router.router.sse import Event, parse_events
-from mcp_router.router.tls import ssl_context
+from mcp_router.router.tls import describe_tls_failure, ssl_context
 
 __all__ = ["StreamableHTTPTransport"]
 
@@ -148,7 +148,7 @@ class StreamableHTTPTransport:
             )
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise TransportError(_describe(exc)) from None
+            raise TransportError(_describe(exc, self._tls_settings())) from None
         try:
             retry = await self._handle(message, response, request_headers, session_used, retried)
         except httpx.HTTPError as exc:
@@ -359,6 +359,9 @@ class StreamableHTTPTransport:
         assert self._sink is not None
         self._sink.fail(message.request_ids(), text, code=GATEWAY_ERROR)
 
+    def _tls_settings(self) -> TLSConfig | None:
+        return self.tls if self.url.lower().startswith("https:") else None
+
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -400,7 +403,10 @@ def _auth_detail(response: httpx.Response) -> str:
     return detail
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _describe(exc: httpx.HTTPError, tls_settings: TLSConfig | None = None) -> str:
+    tls = describe_tls_failure(exc, tls_settings)
+    if tls is not None:
+        return tls
     if isinstance(exc, httpx.TimeoutException):
         return "timed out connecting to the gateway"
     if isinstance(exc, httpx.ConnectError):

@@ -7,7 +7,7 @@ import ssl
 from mcp_router.config.schema import TLSConfig
 from mcp_router.errors import ConfigError
 
-__all__ = ["ssl_context"]
+__all__ = ["describe_tls_failure", "ssl_context"]
 
 
 def ssl_context(options: TLSConfig) -> ssl.SSLContext:
@@ -44,3 +44,35 @@ def _no_passphrase() -> str:
         "the TLS client key is encrypted with a passphrase",
         hint="give tls.client_key an unencrypted key readable only by you",
     )
+
+
+def describe_tls_failure(exc: BaseException, tls: TLSConfig | None = None) -> str | None:
+    """A sentence naming the fix when ``exc`` (or its cause) is a TLS failure, else None.
+
+    With TLS 1.3 a server that wants a client certificate just closes the connection, so
+    when ``tls`` (the settings of a TLS connection) has none, a connection closed before
+    any answer is reported with that possibility.
+    """
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    for _ in range(8):  # the whole (short) chain of causes
+        if seen is None:
+            break
+        parts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    text = " | ".join(parts)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ("the gateway's TLS certificate could not be verified "
+                "(set tls.ca_file to the CA that issued it)")
+    if "certificate required" in text.lower() or "CERTIFICATE_REQUIRED" in text:
+        return ("the gateway requires a client certificate "
+                "(set tls.client_cert and tls.client_key)")
+    if "SSL" in text or "TLS" in text:
+        return "the TLS handshake with the gateway failed"
+    closed = any(sign in text for sign in (
+        "disconnected without sending a response", "connection closed while reading",
+        "ReadError", "ConnectionResetError", "EOF"))
+    if tls is not None and tls.client_cert is None and closed:
+        return ("the gateway closed the TLS connection without answering (if it requires a "
+                "client certificate, set tls.client_cert and tls.client_key)")
+    return None

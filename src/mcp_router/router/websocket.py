@@ -17,7 +17,7 @@ from mcp_router.config.schema import ConnectionConfig, TLSConfig
 from mcp_router.router.base import Sink, TransportError
 from mcp_router.router.jsonrpc import Message, parse_line
 from mcp_router.router.streams import MAX_LINE
-from mcp_router.router.tls import ssl_context
+from mcp_router.router.tls import describe_tls_failure, ssl_context
 
 __all__ = ["WebSocketTransport"]
 
@@ -96,7 +96,9 @@ class WebSocketTransport:
                 raise _Refused(status) from None
             raise TransportError(f"the gateway refused the WebSocket (HTTP {status})") from None
         except (OSError, TimeoutError, WebSocketException) as exc:
-            raise TransportError(f"cannot connect to the gateway ({type(exc).__name__})") from None
+            tls = describe_tls_failure(exc, self.tls if secure else None)
+            raise TransportError(tls or f"cannot connect to the gateway ({type(exc).__name__})"
+                                 ) from None
 
     async def _read(self, ws: Any) -> None:
         from websockets.exceptions import ConnectionClosed
