@@ -240,3 +240,12 @@ def test_anchors_merge_keys_and_extension_keys(tmp_path: Path) -> None:
     assert [(b.name, b.url) for b in config.backends] == [
         ("a", "https://shared.example.com/mcp"), ("b", "https://b.example.com/mcp")]
     assert [r.name for r in config.credential_refs()] == ["shared-token", "shared-token"]
+
+
+def test_plugin_options_that_look_secret_are_warned_about() -> None:
+    config = parse_config("version: 1\nadvanced:\n  secure_storage:\n"
+                          "    options: {api_token: abc, audit_max_days: 3}\n", "r.yaml")
+    assert [str(w) for w in config.warnings] == [
+        "r.yaml:4: advanced.secure_storage.options.api_token: looks like a secret in plain "
+        "text; keep secrets in a store"]
+    assert config.secure_storage.options == {"api_token": "abc", "audit_max_days": 3}

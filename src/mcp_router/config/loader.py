@@ -30,6 +30,7 @@ from mcp_router.config.schema import (
     StdioBackend,
 )
 from mcp_router.config.sections import (
+    SECRET_LOOKING,
     plain_http_warning,
     read_auth,
     read_connection,
@@ -49,8 +50,6 @@ REMOTE_KEYS = ("name", "url", "auth", "tls", "connection")
 STDIO_KEYS = ("name", "command", "env", "env_secure_keys", "cwd")
 _BACKEND_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SECRET_LOOKING = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|CREDENTIAL)",
-                             re.IGNORECASE)
 WS_OR_HTTP = ("https", "http", "wss", "ws")
 Level = Literal["debug", "info", "warning", "error"]
 Format = Literal["text", "json"]
@@ -280,7 +279,7 @@ def _read_env(parent: Section) -> dict[str, str]:
         if value is None:
             continue
         env[var] = value
-        if _SECRET_LOOKING.search(var):
+        if SECRET_LOOKING.search(var):
             section.ctx.warn(section.key_node(var), section.key(var),
                              "looks like a secret in plain text; store it with 'mcp-router "
                              "token set' and map it under env_secure_keys")

@@ -3,6 +3,7 @@ connection; and for credential references wherever they appear."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, cast
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from mcp_router.secure.validation import validate_name
 __all__ = [
     "BEARER_KEYS",
     "OAUTH2_KEYS",
+    "SECRET_LOOKING",
     "plain_http_warning",
     "read_auth",
     "read_connection",
@@ -50,6 +52,9 @@ OAUTH2_KEYS = (
     "audience", "cache_token",
 )
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+#: Names (of variables, of plugin options) that suggest the value is a secret.
+SECRET_LOOKING = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|CREDENTIAL)",
+                            re.IGNORECASE)
 _ENV_NAME_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 

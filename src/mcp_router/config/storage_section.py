@@ -7,7 +7,7 @@ import re
 
 from mcp_router.config.nodes import Section
 from mcp_router.config.schema import SecureStorageConfig
-from mcp_router.config.sections import resolve_path, secure_key_ref
+from mcp_router.config.sections import SECRET_LOOKING, resolve_path, secure_key_ref
 
 __all__ = ["STORAGE_KEYS", "read_secure_storage"]
 
@@ -56,6 +56,7 @@ def read_secure_storage(advanced: Section) -> SecureStorageConfig:
     )
     section.take("pkcs11_pin_secure_key")
     section.finish(STORAGE_KEYS)
+    _check_options(options_section)
     _check_custom(section, config)
     _check_unused(section, backend)
     return config
@@ -83,6 +84,16 @@ def _backend_name(section: Section) -> str:
         section.error("backend", f"unknown storage backend; {hint}")
         return "auto"
     return name
+
+
+def _check_options(options: Section | None) -> None:
+    """Plugin options are passed on as written: flag the ones that look like secrets."""
+    if options is None:
+        return
+    for key in options.keys():
+        if SECRET_LOOKING.search(key) and not key.endswith("_secure_key"):
+            options.ctx.warn(options.key_node(key), options.key(key),
+                             "looks like a secret in plain text; keep secrets in a store")
 
 
 def _check_custom(section: Section, config: SecureStorageConfig) -> None:
