@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
+import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -307,3 +309,43 @@ def test_interrupted_restore_is_rolled_back(tmp_path: Path, passfile: Path,
     records = json.loads(invoke("token", "audit", "--json", "--action",
                                 "restore-rollback").stdout)
     assert {r["name"] for r in records} == {"alpha", "beta", "gamma"}
+
+
+# -- the passphrase prompt on a real terminal -------------------------------------------
+@pytest.mark.skipif(sys.platform == "win32", reason="pexpect needs a POSIX pty")
+def test_passphrase_prompts_on_a_terminal(tmp_path: Path) -> None:
+    """backup asks twice (and again on a mismatch) and never echoes; restore asks once."""
+    pexpect = pytest.importorskip("pexpect")
+    from clirun import PYTHON_CLI
+
+    _fill()
+    out = tmp_path / "b"
+    child = pexpect.spawn(PYTHON_CLI[0], [*PYTHON_CLI[1:], "--backend", "file", "token",
+                                          "backup", "--output", str(out)],
+                          env=dict(os.environ), encoding="utf-8", timeout=60)
+    child.expect_exact("Backup passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect_exact("Repeat for confirmation: ")
+    child.sendline(PASSPHRASE + "x")
+    child.expect_exact("Error: The two entered values do not match.")
+    child.expect_exact("Backup passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect_exact("Repeat for confirmation: ")
+    child.sendline(PASSPHRASE)
+    child.expect(pexpect.EOF)
+    screen = child.before or ""
+    child.close()
+    assert child.exitstatus == 0, screen
+    assert PASSPHRASE not in screen
+    assert bf.decrypt_backup(out.read_bytes(), PASSPHRASE)["tokens"]
+
+    child = pexpect.spawn(PYTHON_CLI[0], [*PYTHON_CLI[1:], "--backend", "file", "token",
+                                          "restore", "--input", str(out), "--dry-run"],
+                          env=dict(os.environ), encoding="utf-8", timeout=60)
+    child.expect_exact("Backup passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect(pexpect.EOF)
+    screen = child.before or ""
+    child.close()
+    assert child.exitstatus == 0 and "unchanged: alpha, beta, gamma" in screen
+    assert PASSPHRASE not in screen
