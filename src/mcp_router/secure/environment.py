@@ -38,9 +38,9 @@ class Environment:
 
     @property
     def platform_name(self) -> str:
-        return {"darwin": "macOS", "win32": "Windows"}.get(self.platform, "Linux"
-                                                           if self.platform.startswith("linux")
-                                                           else self.platform)
+        if self.platform.startswith("linux"):
+            return "Linux"
+        return {"darwin": "macOS", "win32": "Windows"}.get(self.platform, self.platform)
 
     def traits(self) -> list[str]:
         """Short phrases describing the session, e.g. ``["WSL", "SSH session"]``."""
