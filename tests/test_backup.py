@@ -349,3 +349,14 @@ def test_passphrase_prompts_on_a_terminal(tmp_path: Path) -> None:
     child.close()
     assert child.exitstatus == 0 and "unchanged: alpha, beta, gamma" in screen
     assert PASSPHRASE not in screen
+
+
+def test_restore_makes_the_previous_value_match_the_backup(tmp_path: Path,
+                                                           passfile: Path) -> None:
+    _fill()
+    out = tmp_path / "b"
+    assert _backup(out, passfile).exit_code == 0
+    invoke("token", "rotate", "--name", "beta", "--backup", "--value", "beta-rotated-later")
+    assert _restore(out, passfile, "--force").exit_code == 0
+    assert stored_value("beta") == VALUES["beta"]
+    assert invoke("token", "get", "--name", "beta", "--previous").exit_code == 3

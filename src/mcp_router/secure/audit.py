@@ -286,7 +286,8 @@ class AuditLog:
         except (sqlite3.Error, OSError) as exc:
             raise StorageUnavailableError(
                 f"cannot open the audit log {self.path}: {exc}; the operation was refused",
-                hint="run 'mcp-router token audit --verify', or move the file aside",
+                hint="free disk space or fix its permissions; if it is damaged, move it "
+                "aside for review (a new log then starts)",
             ) from exc
         self._conn = conn
         return conn

@@ -207,6 +207,8 @@ def _write_entry(store: SecureStore, entry: dict[str, Any]) -> None:
     store.create(name, entry["value"], overwrite=True)
     if entry.get("previous") is not None:
         store.audit.store(previous_name(name), entry["previous"])
+    elif has_previous(store.backend, name):  # the token is now as it was in the backup
+        store.audit.delete(previous_name(name))
     times = {key: datetime.fromisoformat(entry[key]) if entry.get(key) else None
              for key in _TIMES}
     store.index.restore_times(TokenInfo(name=name, backend=store.backend_name, **times))
