@@ -174,3 +174,23 @@ def keychain_or_wincred(request: pytest.FixtureRequest) -> str:
     backend = "keychain" if sys.platform == "darwin" else "wincred"
     request.getfixturevalue(f"{backend}_settings")  # skips (or fails on CI) as they do
     return backend
+
+
+def test_a_plugin_whose_probe_crashes_is_reported(config_dir: Path) -> None:
+    from mcp_router.secure import register_backend
+    from mcp_router.secure.registry import _registered
+    from mcp_router.secure.store import Backend
+
+    class Broken(Backend):
+        name = "broken"
+
+        def probe(self) -> object:  # type: ignore[override]
+            raise RuntimeError("bug")
+
+    register_backend("broken", lambda settings: Broken())
+    try:
+        report = diagnose(StoreSettings(backend="broken", config_dir=config_dir))
+    finally:
+        _registered.pop("broken", None)
+    check = next(c for c in report.checks if c.name == "configured backend 'broken'")
+    assert check.status is Status.FAIL and "RuntimeError" in check.detail

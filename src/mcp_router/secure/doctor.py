@@ -268,6 +268,9 @@ def _configured_check(settings: StoreSettings) -> Check:
         probe = backend.probe()
     except (ConfigError, MCPRouterError) as exc:
         return Check(name, Status.FAIL, exc.message, exc.hint)
+    except Exception as exc:  # a plugin's bug must not take the whole report down
+        return Check(name, Status.FAIL, f"its probe failed ({type(exc).__name__})",
+                     "rerun with --debug, or report it to the backend's authors")
     if probe.ok:
         return Check(name, Status.OK, f"{backend.describe()}: {probe.reason}")
     return Check(name, Status.FAIL, probe.reason,
@@ -310,5 +313,5 @@ def _effective(settings: StoreSettings) -> tuple[str | None, str | None, bool]:
     try:
         backend, _ = select_backend(settings)
         return backend.name, backend.describe(), backend.probe().ok
-    except MCPRouterError:
+    except Exception:  # reported by the checks above; here it only means: unusable
         return None, None, False
