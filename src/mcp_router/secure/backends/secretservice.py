@@ -130,7 +130,11 @@ def _connect(address: str, timeout: float) -> _BoundedConnection:
     try:
         path = next(get_connectable_addresses(address))
         sock = prep_socket(path, timeout=timeout)
-        return _BoundedConnection(sock, timeout)
+        try:
+            return _BoundedConnection(sock, timeout)  # says Hello, within the deadline
+        except BaseException:
+            sock.close()
+            raise
     except TimeoutError as exc:
         raise StorageUnavailableError(
             f"the D-Bus session bus at {address} did not answer within {timeout:g} s",
