@@ -220,3 +220,15 @@ def test_secret_does_not_leak(secret_service: KeyringDaemon, isolated_env: Path,
         assert find_leaks(secret, result.stdout_bytes + result.stderr_bytes) == []
     assert scan_tree(secret, isolated_env, tmp_path) == {}
     assert children.leaks(secret) == []
+
+
+def test_bus_not_answering_is_bounded(empty_bus: PrivateBus) -> None:
+    import signal
+
+    assert empty_bus.process is not None
+    empty_bus.process.send_signal(signal.SIGSTOP)
+    try:
+        probe = SecretServiceBackend(timeout=0.5).probe()
+    finally:
+        empty_bus.process.send_signal(signal.SIGCONT)
+    assert not probe.ok and "did not answer within 0.5 s" in probe.reason
