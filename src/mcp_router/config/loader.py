@@ -100,7 +100,13 @@ def check_config(path: str | Path) -> ConfigReport:
 
 
 def check_text(text: str, source: str) -> ConfigReport:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids, e.g. a control code
+        line = text[:exc.position].count("\n") + 1
+        problem = ConfigProblem(Origin(source, line, "(syntax)"), "invalid YAML: character "
+                                f"U+{exc.character:04X} is not allowed in YAML")
+        return ConfigReport(source, None, (problem,), ())
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
