@@ -232,3 +232,15 @@ def test_bus_not_answering_is_bounded(empty_bus: PrivateBus) -> None:
     finally:
         empty_bus.process.send_signal(signal.SIGCONT)
     assert not probe.ok and "did not answer within 0.5 s" in probe.reason
+
+
+def test_time_limits_come_from_the_config(tmp_path: Path) -> None:
+    from mcp_router.config.storage import storage_settings
+    from mcp_router.secure.backends.secretservice import create
+
+    config = tmp_path / "config.yaml"
+    config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: secret-service\n"
+                      "    secret_service_timeout: 0.5\n"
+                      "    secret_service_unlock_timeout: 30\n", encoding="utf-8")
+    backend = create(storage_settings(config))
+    assert (backend.timeout, backend.unlock_timeout) == (0.5, 30.0)
