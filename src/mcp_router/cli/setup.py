@@ -23,6 +23,7 @@ from mcp_router.errors import (
     ConfigError,
     ConfirmationRequiredError,
     CorruptStoreError,
+    InvalidTokenNameError,
     TokenExistsError,
 )
 from mcp_router.secret import Secret
@@ -179,7 +180,7 @@ class Asker:
         def check(value: str) -> str:
             try:
                 return validate_name(value.strip())
-            except Exception as exc:
+            except InvalidTokenNameError as exc:
                 raise click.BadParameter(str(exc)) from None
 
         if given is not None:
