@@ -27,7 +27,7 @@ from mcp_router.errors import ConfirmationRequiredError
 #: Commands whose job is to serve a protocol on stdin/stdout (reading stdin is not waiting
 #: for a person): they get a stdin that ends at once, and must then exit.
 STDIO_COMMANDS = {("run",)}
-TIMEOUT = 90  # seconds; generous for a loaded 2-core machine, a hang never ends
+TIMEOUT = 45  # seconds: ample for a start-up on a loaded 2-core machine; a hang never ends
 PROMPT_MARKS = ("[y/N]", "[Y/n]", "Repeat for confirmation", "Token value:", "Passphrase")
 NAME = "ci-token"
 VALUE = "noninteractive-token-value"
