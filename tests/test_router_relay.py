@@ -191,6 +191,51 @@ def test_a_request_that_takes_too_long_times_out(router: Any) -> None:
     assert relay.close() == 0
 
 
+def test_progress_keeps_a_slow_request_alive(router: Any) -> None:
+    relay = router("  connection:\n    timeout: 1")
+    relay.initialize()
+    relay.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "pulse", "arguments": {"seconds": 3, "interval": 0.4},
+        "_meta": {"progressToken": "p1"}}})
+    seen = [relay.read() for _ in range(8)]  # 7 progress notifications, then the answer
+    assert [m.get("method") for m in seen[:-1]] == ["notifications/progress"] * 7
+    assert seen[-1]["id"] == 1 and "result" in seen[-1]
+    assert relay.close() == 0
+
+
+def test_a_cancelled_request_is_not_answered(router: Any, bearer_gateway: Gateway) -> None:
+    relay = router()
+    relay.initialize()
+    relay.send({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                "params": {"name": "slow", "arguments": {"seconds": 30}}})
+    time.sleep(0.3)
+    relay.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": 5, "reason": "user gave up"}})
+    assert relay.call(6, "echo", text="next")["id"] == 6
+    assert relay.close() == 0  # no answer for 5 was owed, so no wait at exit
+    assert relay.proc.stdout is not None
+
+
+def test_2026_07_28_cancellation_aborts_the_post(router: Any, bearer_gateway: Gateway) -> None:
+    envelope = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}
+    relay = router()
+    warm = relay.request(0, "tools/call", {"name": "echo", "arguments": {"text": "warm"},
+                                           "_meta": envelope})
+    assert "result" in warm
+    relay.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "slow", "arguments": {"seconds": 30}, "_meta": envelope}})
+    time.sleep(0.3)
+    relay.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": 1}})
+    reply = relay.request(2, "tools/call", {"name": "echo", "arguments": {"text": "modern"},
+                                            "_meta": envelope})
+    assert reply["result"]["content"][0]["text"] == "modern"
+    assert relay.close() == 0
+    methods = [r.get("mcp-method") for r in bearer_gateway.requests()]
+    assert methods == ["tools/call"] * 3  # the cancellation itself was never POSTed
+
+
 def test_json_logs_on_stderr_and_nothing_else_on_stdout(
     tmp_path: Path, router: Any, gateway_token: str
 ) -> None:

@@ -67,6 +67,7 @@ class StreamableHTTPTransport:
         self._sink: Sink | None = None
         self._initialize: Message | None = None
         self._posts: dict[Any, asyncio.Task[None]] = {}
+        self._modern: set[Any] = set()  # requests sent with the per-request envelope
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._session_lock = asyncio.Lock()
@@ -88,13 +89,37 @@ class StreamableHTTPTransport:
             self._initialize = message
             await self._post(message)
             return
+        if self._abort_modern(message):
+            return
         task = asyncio.create_task(self._post(message))
         self._track(task)
         keys = [id_key(request_id) for request_id in message.request_ids()]
         for key in keys:
             self._posts[key] = task
+        if keys and "Mcp-Method" in self.headers.for_message(message.body):
+            self._modern.update(keys)
         if keys:
-            task.add_done_callback(lambda _t: [self._posts.pop(k, None) for k in keys])
+            task.add_done_callback(lambda _t: self._forget(keys))
+
+    def _forget(self, keys: list[Any]) -> None:
+        for key in keys:
+            self._posts.pop(key, None)
+            self._modern.discard(key)
+
+    def _abort_modern(self, message: Message) -> bool:
+        """A cancellation of a per-request-envelope (2026-07-28) request.
+
+        That protocol has no client-to-server notifications over HTTP: closing the request's
+        response stream is the cancellation. So the POST is aborted and nothing is sent.
+        """
+        if message.method != "notifications/cancelled" or not isinstance(message.body, dict):
+            return False
+        params = message.body.get("params")
+        request_id = params.get("requestId") if isinstance(params, dict) else None
+        if request_id is None or id_key(request_id) not in self._modern:
+            return False
+        self.cancel(request_id)
+        return True
 
     def cancel(self, request_id: Any) -> None:
         task = self._posts.pop(id_key(request_id), None)

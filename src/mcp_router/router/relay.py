@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_router.config.schema import ConnectionConfig
@@ -37,6 +38,15 @@ log = logging.getLogger("mcp_router.relay")
 DRAIN_TIMEOUT = 5.0
 
 
+@dataclass
+class _Pending:
+    """A client request waiting for its answer."""
+
+    request_id: Any
+    timer: asyncio.TimerHandle | None
+    progress_token: Any = None
+
+
 class Relay:
     """Relays one client (``reader``/``writer``) to one upstream ``transport``."""
 
@@ -51,7 +61,8 @@ class Relay:
         self.connection = connection or ConnectionConfig()
         self._reader = reader
         self._writer = writer
-        self._pending: dict[Any, tuple[Any, asyncio.TimerHandle | None]] = {}
+        self._pending: dict[Any, _Pending] = {}
+        self._progress: dict[Any, Any] = {}  # progress token -> pending key
         self._up = False
         self._reason = "not connected yet"
         self._reconnecting: asyncio.Task[None] | None = None
@@ -113,16 +124,22 @@ class Relay:
                 log.warning("dropped a %s while the gateway is unavailable",
                             message.method or "response")
             return
-        for request_id in ids:
-            self._track(request_id)
+        for item in message.items:
+            if "method" in item and item.get("id") is not None:
+                self._track(item["id"], _meta(item).get("progressToken"))
         try:
             await self.transport.send(message)
         except Exception as exc:  # a transport bug must still answer the client
             log.exception("sending to the upstream failed")
             self.fail(ids, f"internal error while forwarding ({type(exc).__name__})")
+        if message.method == "notifications/cancelled":
+            # The client gave up on that request: no answer is owed for it any more.
+            self._settle(_params(message.body).get("requestId"))
 
     # -- Sink -----------------------------------------------------------------------------
     async def deliver(self, message: Message) -> None:
+        if message.method == "notifications/progress":
+            self._progressed(_params(message.body).get("progressToken"))
         for request_id in message.response_ids():
             if not self._settle(request_id):
                 log.debug("dropped a late answer to a request already answered")
@@ -176,23 +193,38 @@ class Relay:
         self._stop.set()
 
     # -- pending requests -----------------------------------------------------------------
-    def _track(self, request_id: Any) -> None:
-        timeout = self.connection.timeout
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(timeout, self._expire, request_id) if timeout > 0 else None
+    def _track(self, request_id: Any, progress_token: Any = None) -> None:
         key = id_key(request_id)
-        previous = self._pending.pop(key, None)
-        if previous is not None and previous[1] is not None:
-            previous[1].cancel()
-        self._pending[key] = (request_id, timer)
+        self._settle(request_id)  # a reused id replaces the old wait
+        self._pending[key] = _Pending(request_id, self._timer(request_id), progress_token)
+        if _hashable(progress_token):
+            self._progress[id_key(progress_token)] = key
         self._idle.clear()
 
+    def _timer(self, request_id: Any) -> asyncio.TimerHandle | None:
+        timeout = self.connection.timeout
+        if timeout <= 0:
+            return None
+        return asyncio.get_running_loop().call_later(timeout, self._expire, request_id)
+
+    def _progressed(self, token: Any) -> None:
+        """Progress restarts the request's timeout: a slow tool that reports is alive."""
+        key = self._progress.get(id_key(token)) if _hashable(token) else None
+        entry = self._pending.get(key)
+        if entry is not None and entry.timer is not None:
+            entry.timer.cancel()
+            entry.timer = self._timer(entry.request_id)
+
     def _settle(self, request_id: Any) -> bool:
+        if not _hashable(request_id):
+            return False
         entry = self._pending.pop(id_key(request_id), None)
         if entry is None:
             return False
-        if entry[1] is not None:
-            entry[1].cancel()
+        if entry.timer is not None:
+            entry.timer.cancel()
+        if _hashable(entry.progress_token):
+            self._progress.pop(id_key(entry.progress_token), None)
         if not self._pending:
             self._idle.set()
         return True
@@ -211,5 +243,19 @@ class Relay:
             )
 
     def _fail_all(self, message: str) -> None:
-        ids = [request_id for request_id, _ in self._pending.values()]
+        ids = [entry.request_id for entry in self._pending.values()]
         self.fail(ids, message, data={"reason": "disconnected"})
+
+
+def _params(body: Any) -> dict[str, Any]:
+    params = body.get("params") if isinstance(body, dict) else None
+    return params if isinstance(params, dict) else {}
+
+
+def _meta(item: dict[str, Any]) -> dict[str, Any]:
+    meta = _params(item).get("_meta")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
