@@ -8,6 +8,7 @@ private duplicate of file descriptor 1 and points descriptor 1 at stderr, so tha
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sys
 import threading
@@ -84,9 +85,10 @@ async def open_reader(file: BinaryIO) -> LineReader:
         except (OSError, ValueError):
             pass  # a regular file or another object epoll cannot watch
     queue: asyncio.Queue[bytes] = asyncio.Queue()
+    buffered = io.BufferedReader(file) if isinstance(file, io.RawIOBase) else file
 
     def pump() -> None:
-        for line in iter(file.readline, b""):
+        for line in iter(buffered.readline, b""):
             loop.call_soon_threadsafe(queue.put_nowait, line)
         loop.call_soon_threadsafe(queue.put_nowait, b"")
 

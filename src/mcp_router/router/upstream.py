@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_router.auth.base import CredentialProvider, NoAuth, StoreWorker
+from mcp_router.auth.base import CredentialProvider, NoAuth, SecretSource, StoreWorker
 from mcp_router.config.resolver import SecretResolver
 from mcp_router.config.schema import (
     AuthConfig,
@@ -93,7 +93,7 @@ def _update_hint(ref: CredentialRef) -> str:
     return f"check the {ref.describe()}"
 
 
-def _source(resolver: SecretResolver, ref: CredentialRef):  # type: ignore[no-untyped-def]
+def _source(resolver: SecretResolver, ref: CredentialRef) -> SecretSource:
     def resolve() -> Secret:
         return resolver.resolve(ref)
 
