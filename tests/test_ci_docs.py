@@ -93,6 +93,7 @@ def test_the_inputs_table_matches_action_yml() -> None:
     assert documented == set(load_yaml(REPO / "action.yml")["inputs"])
 
 
+@pytest.mark.slow
 def test_the_documented_workflow_runs(gha_runner: Callable[..., Runner]) -> None:
     (workflow,) = workflow_blocks()
     ((_job_name, job),) = workflow["jobs"].items()
