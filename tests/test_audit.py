@@ -314,3 +314,19 @@ def test_resolutions_by_other_commands_are_recorded(tmp_path: Path) -> None:
     latest = _records()[0]
     assert (latest["action"], latest["name"], latest["command"]) == \
         ("resolve", "gw", "config check")
+
+
+def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
+    """Processes append at once: BEGIN IMMEDIATE serialises each head read and insert."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path; from mcp_router.secure.auditlog import "
+              "AuditLog; log = AuditLog(Path(sys.argv[1]))\n"
+              "for i in range(40): log.append('get', f'w{sys.argv[2]}', 'ok')")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "audit.db"),
+                               str(n)]) for n in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    log = AuditLog(tmp_path / "audit.db")
+    result = log.verify()
+    assert result.ok and result.records == 160, result
