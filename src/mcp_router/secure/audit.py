@@ -33,6 +33,7 @@ compound operation (e.g. ``rotate``) instead of one per backend call.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import TypeVar
@@ -132,7 +133,12 @@ class AuditStore:
         self.inner = inner
         self.log = log
         self.backend_name = backend_name
-        self._depth = 0
+        # Per thread: while one thread is inside a compound operation, another thread's
+        # reads through the same store must still be recorded.
+        self._local = threading.local()
+
+    def _depth(self) -> int:
+        return int(getattr(self._local, "depth", 0))
 
     def store(self, name: str, token: str) -> None:
         self._audited("store", name, lambda: self.inner.store(name, token))
@@ -149,7 +155,7 @@ class AuditStore:
     def record(self, default_action: str, name: str | None, outcome: str,
                detail: str | None = None) -> None:
         """Append a record for something that happened outside the four methods."""
-        if self._depth:
+        if self._depth():
             return
         self.log.append(current_action(default_action), _public(name), outcome,
                         backend=self.backend_name, detail=detail, command=current_command())
@@ -165,7 +171,7 @@ class AuditStore:
         action_name = current_action(action_name)
         self.log.open()
         inner = 0 if each else 1
-        self._depth += inner
+        self._local.depth = self._depth() + inner
         error: BaseException | None = None
         try:
             yield
@@ -173,11 +179,11 @@ class AuditStore:
             error = exc
             raise
         finally:
-            self._depth -= inner
+            self._local.depth = self._depth() - inner
             self._finish(action_name, name, error, detail)
 
     def _audited(self, default_action: str, name: str | None, call: Callable[[], _T]) -> _T:
-        if self._depth:
+        if self._depth():
             return call()
         self.log.open()  # fail closed: no log, no operation
         try:
