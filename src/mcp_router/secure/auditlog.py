@@ -101,8 +101,8 @@ def chain_hash(prev: str, body: bytes) -> str:
 class Retention:
     """Bounds on the log: at most ``max_records`` records and none older than ``max_days``.
 
-    Trimming starts when the log holds 1% more than ``max_records`` (so that it does not
-    run on every append) and brings it back to ``max_records``.
+    Trimming starts when the log holds 1% (at least 10) more than ``max_records``, so
+    that it does not run on every append, and brings it back to ``max_records``.
     """
 
     max_records: int = 200_000
@@ -252,7 +252,8 @@ class AuditLog:
         if first is None:
             return
         limit = self.retention.max_records
-        cut = last - limit if last - first + 1 > limit + limit // 100 else first - 1
+        slack = max(limit // 100, 10)  # so that a trim (and its record) is occasional
+        cut = last - limit if last - first + 1 > limit + slack else first - 1
         cutoff = _utc_text(self.clock() - timedelta(days=self.retention.max_days))
         old = conn.execute("SELECT MAX(seq) FROM records WHERE time < ?", (cutoff,)).fetchone()
         cut = max(cut, old[0] or 0)
