@@ -156,9 +156,11 @@ def test_an_unreachable_gateway_answers_instead_of_hanging(router: Any) -> None:
 
 
 def test_a_dropped_gateway_fails_pending_calls_then_reconnects(
-    router: Any, bearer_gateway: Gateway
+    router: Any, own_bearer_gateway: Gateway
 ) -> None:
-    relay = router("  connection:\n    reconnect: {initial_delay: 0.1, max_delay: 0.5}")
+    bearer_gateway = own_bearer_gateway
+    relay = router("  connection:\n    reconnect: {initial_delay: 0.1, max_delay: 0.5}",
+                   url=bearer_gateway.url)
     relay.initialize()
     assert relay.call(1, "add", a=1, b=1)["result"]["content"][0]["text"] == "2"
     relay.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
@@ -268,10 +270,11 @@ def test_websocket_gateway(tmp_path: Path, bearer_gateway: Gateway, gateway_toke
 
 
 def test_websocket_drop_fails_pending_and_reconnects(
-    tmp_path: Path, bearer_gateway: Gateway, gateway_token: str
+    tmp_path: Path, own_bearer_gateway: Gateway, gateway_token: str
 ) -> None:
     store_token("gateway-token", gateway_token)
     extra = "  connection:\n    reconnect: {initial_delay: 0.1, max_delay: 0.5}"
+    bearer_gateway = own_bearer_gateway
     relay = Router(bearer_config(tmp_path, bearer_gateway.ws_url, extra), tmp_path / "ws.err")
     relay.initialize()
     relay.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
