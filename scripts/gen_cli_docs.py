@@ -39,9 +39,10 @@ def _commands(group: object, path: tuple[str, ...] = ()) -> Iterator[tuple[str, 
 
     assert isinstance(group, click.Group)
     yield path
-    for name in sorted(group.commands):
-        command = group.commands[name]
-        if command.hidden:
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # a lazy group imports each command here
+        command = group.get_command(ctx, name)
+        if command is None or command.hidden:
             continue
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))

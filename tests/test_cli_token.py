@@ -473,7 +473,9 @@ def test_import_refuses_an_existing_name_without_force() -> None:
 
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     yield prefix
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # a lazy group imports each command here
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             yield from _all_commands(command, (*prefix, name))
         else:

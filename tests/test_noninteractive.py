@@ -35,8 +35,10 @@ VALUE = "noninteractive-token-value"
 
 def leaf_commands(group: click.Group = cli, path: tuple[str, ...] = ()
                   ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    for name in sorted(group.commands):
-        command = group.commands[name]
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # a lazy group imports each command here
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             yield from leaf_commands(command, (*path, name))
         else:

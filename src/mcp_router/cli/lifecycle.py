@@ -1,6 +1,6 @@
 """``mcp-router token rotate | rollback | audit | backup | restore | repair``.
 
-Registered on the ``token`` group by :func:`mcp_router.cli.main._register_commands`.
+Registered lazily on the ``token`` group in :mod:`mcp_router.cli.token`.
 The work is done in :mod:`mcp_router.secure.rotation`, :mod:`~mcp_router.secure.audit`,
 :mod:`~mcp_router.secure.backup` and :mod:`~mcp_router.secure.repair`.
 """

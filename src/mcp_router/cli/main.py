@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import click
 
 from mcp_router.cli.context import AppContext
+from mcp_router.cli.lazy import LazyGroup
 from mcp_router.errors import MCPRouterError
 
 __all__ = ["EXIT_DECLINED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_USAGE", "cli", "main"]
@@ -19,7 +20,7 @@ EXIT_INTERNAL = 70  # an unexpected exception: a bug (EX_SOFTWARE)
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
-class RootGroup(click.Group):
+class RootGroup(LazyGroup):
     """The root group. It turns errors into one-line messages and exit codes here, in
     :meth:`invoke`, so that the console script, ``python -m mcp_router`` and click's
     ``CliRunner`` in tests behave exactly alike."""
@@ -73,7 +74,13 @@ def _internal(exc: Exception, debug: bool) -> None:
 
 
 @click.group(
-    cls=RootGroup, name="mcp-router", context_settings={"help_option_names": ["-h", "--help"]}
+    cls=RootGroup, name="mcp-router", context_settings={"help_option_names": ["-h", "--help"]},
+    lazy_subcommands={  # imported only when used: keeps `token get` fast
+        "token": "mcp_router.cli.token:token",
+        "run": "mcp_router.cli.run:run",
+        "config": "mcp_router.cli.config:config",
+        "setup": "mcp_router.cli.setup:setup",
+    },
 )
 @click.option(
     "--config", "config_path", metavar="PATH", envvar="MCP_ROUTER_CONFIG",
@@ -106,31 +113,6 @@ def cli(
         verbose=verbose or debug,
         debug=debug,
     )
-
-
-def _register_commands() -> None:
-    from mcp_router.cli.run import run
-    from mcp_router.cli.token import token
-
-    cli.add_command(token)
-    from mcp_router.cli.lifecycle import COMMANDS as lifecycle_commands
-
-    for command in lifecycle_commands:  # rotate, rollback, audit, backup, restore, repair
-        token.add_command(command)
-    cli.add_command(run)
-    from mcp_router.cli.config import config
-    from mcp_router.cli.migrate import migrate_env
-    from mcp_router.cli.setup import setup
-
-    cli.add_command(config)
-    cli.add_command(setup)
-    token.add_command(migrate_env)
-    from mcp_router.cli.doctor import doctor
-
-    token.add_command(doctor)
-
-
-_register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,6 +9,7 @@ import click
 
 from mcp_router.cli.context import AppContext
 from mcp_router.cli.inputs import check_single_source, confirm, input_options, read_value
+from mcp_router.cli.lazy import LazyGroup
 from mcp_router.cli.output import dumps, format_time, info_json, mask, table
 from mcp_router.errors import InvalidTokenValueError, NotSupportedError, TokenExistsError
 from mcp_router.secret import Secret
@@ -21,7 +22,16 @@ name_option = click.option("--name", "-n", required=True, metavar="NAME",
                            help="Token name, e.g. gateway-token.")
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_subcommands={
+    "rotate": "mcp_router.cli.lifecycle:rotate",
+    "rollback": "mcp_router.cli.lifecycle:rollback",
+    "audit": "mcp_router.cli.lifecycle:audit",
+    "backup": "mcp_router.cli.lifecycle:backup",
+    "restore": "mcp_router.cli.lifecycle:restore",
+    "repair": "mcp_router.cli.lifecycle:repair",
+    "migrate-env": "mcp_router.cli.migrate:migrate_env",
+    "doctor": "mcp_router.cli.doctor:doctor",
+})
 def token() -> None:
     """Store, read, list and delete tokens in secure storage."""
 

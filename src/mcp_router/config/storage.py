@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mcp_router.config.loader import load_config
-from mcp_router.config.schema import RouterConfig
 from mcp_router.secure.store import StoreSettings
+
+if TYPE_CHECKING:
+    from mcp_router.config.schema import RouterConfig
 
 __all__ = ["storage_settings", "store_settings_for"]
 
@@ -26,6 +28,11 @@ def storage_settings(path: Path | None) -> StoreSettings:
     """Store settings from the config file at ``path`` (``None``: built-in defaults).
 
     The whole file is validated: a broken config is reported (file, line, key) rather
-    than half-used.
+    than half-used. Without a file, nothing of the loader (nor PyYAML) is imported: most
+    `token` commands run without a config and should not pay for it.
     """
+    if path is None:
+        return StoreSettings()
+    from mcp_router.config.loader import load_config
+
     return store_settings_for(load_config(path))
