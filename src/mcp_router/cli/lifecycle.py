@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from mcp_router.secure.audit import AuditLog
     from mcp_router.secure.backup import RestorePlan
 
-__all__ = ["COMMANDS", "audit", "audit_command", "backup", "repair", "restore", "rollback",
-           "rotate"]
+__all__ = ["audit", "audit_command", "backup", "repair", "restore", "rollback", "rotate"]
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 name_option = click.option("--name", "-n", required=True, metavar="NAME",
@@ -261,5 +260,3 @@ def repair(app: AppContext, name: str | None, all_: bool) -> None:
     if not fixes:
         click.echo("nothing to repair", err=True)
 
-
-COMMANDS: list[click.Command] = [rotate, rollback, audit, backup, restore, repair]
