@@ -282,3 +282,17 @@ def test_pass_without_its_key_is_a_helper_error(pass_store: PassStore, config_di
     finally:
         store.close()
         os.system(f"GNUPGHOME={empty_home} gpgconf --kill all >/dev/null 2>&1")  # noqa: S605
+
+
+def test_import_env_value_does_not_reach_the_helper_environment(
+        kv_helper: KVHelper, tmp_path: Path) -> None:
+    """`token import --env VAR` reads VAR and drops it before the helper is started."""
+    secret = planted()
+    config = tmp_path / "mcp-router.yaml"
+    config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: custom\n" + "".join(
+        f"    {key}: {json.dumps(value)}\n" for key, value in kv_helper.options().items()))
+    result = run(["--config", str(config), "token", "import", "--name", "ci-token",
+                  "--env", "CI_TOKEN"], env={"CI_TOKEN": secret}, backend=None)
+    assert result.returncode == 0, result.stderr
+    assert kv_helper.invocations()
+    assert secret not in kv_helper.record.read_text()  # argv and environ of every call

@@ -189,7 +189,8 @@ def import_(app: AppContext, name: str, env_var: str, force: bool) -> None:
     """Store a token from an environment variable."""
     if env_var not in os.environ:
         raise InvalidTokenValueError(f"environment variable {env_var} is not set")
-    secret = Secret(os.environ[env_var])
+    # Take it out of our environment, so that no helper process we start inherits it.
+    secret = Secret(os.environ.pop(env_var))
     if not secret:
         raise InvalidTokenValueError(f"environment variable {env_var} is empty")
     store = app.store()
