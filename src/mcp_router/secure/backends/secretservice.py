@@ -7,7 +7,7 @@ what ``secret-tool lookup application mcp-router token_name <name>`` finds, so a
 tool can read and write the same items.
 
 Built on ``secretstorage`` (items and the Diffie-Hellman transport encryption of secrets)
-over ``jeepney`` (the D-Bus connection). Two things are added here:
+over ``jeepney`` (the D-Bus connection, see :mod:`.dbusio`). Two things are added here:
 
 * **Bounded time.** Every D-Bus call has a deadline (``secret_service_timeout`` seconds,
   default 5). A bus or provider that does not answer is reported as
@@ -26,21 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 from jeepney import (
-    DBusAddress,
     DBusErrorResponse,
     MatchRule,
-    Message,
-    MessageType,
     message_bus,
 )
-from jeepney.io.blocking import DBusConnection
 from secretstorage.exceptions import (
     ItemNotFoundException,
     LockedException,
@@ -54,6 +48,12 @@ from mcp_router.errors import (
     StorageUnavailableError,
     StoreLockedError,
     TokenNotFoundError,
+)
+from mcp_router.secure.backends.dbusio import (
+    BoundedConnection,
+    connect,
+    get_property_many,
+    name_owner,
 )
 from mcp_router.secure.environment import prompt_possible, session_bus_address
 from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
@@ -82,7 +82,6 @@ _VANISHED = ("NoSuchObject", "UnknownObject", "UnknownMethod")
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_UNLOCK_TIMEOUT = 60.0
-_BATCH = 64  # property reads in flight at once in list(); dbus-daemon's default cap is 128
 
 _START_HINT = (
     "start a Secret Service provider (e.g. 'systemctl --user start gnome-keyring-daemon'), "
@@ -106,59 +105,8 @@ def attributes_for(name: str) -> dict[str, str]:
     return {"application": APPLICATION, "token_name": name}
 
 
-class _BoundedConnection(DBusConnection):  # type: ignore[misc]
-    """A blocking jeepney connection whose every call has a deadline, Hello included.
-
-    ``secretstorage`` calls ``send_and_get_reply`` without a timeout; this default makes
-    all of its calls bounded too.
-    """
-
-    def __init__(self, sock: Any, timeout: float) -> None:
-        self.default_timeout = timeout
-        super().__init__(sock)
-
-    def send_and_get_reply(self, message: Message, *, timeout: float | None = None) -> Message:
-        return super().send_and_get_reply(
-            message, timeout=self.default_timeout if timeout is None else timeout
-        )
-
-
-def _connect(address: str, timeout: float) -> _BoundedConnection:
-    from jeepney.bus import get_connectable_addresses
-    from jeepney.io.blocking import prep_socket
-
-    try:
-        path = next(get_connectable_addresses(address))
-        sock = prep_socket(path, timeout=timeout)
-        try:
-            return _BoundedConnection(sock, timeout)  # says Hello, within the deadline
-        except BaseException:
-            sock.close()
-            raise
-    except TimeoutError as exc:
-        raise StorageUnavailableError(
-            f"the D-Bus session bus at {address} did not answer within {timeout:g} s",
-            hint="check that the session's dbus-daemon is running",
-        ) from exc
-    except (OSError, RuntimeError, ValueError) as exc:
-        why = getattr(exc, "strerror", None) or str(exc)
-        raise StorageUnavailableError(
-            f"cannot connect to the D-Bus session bus at {address}: {why}",
-            hint="run inside a desktop or 'dbus-run-session' session, or use --backend file",
-        ) from exc
-
-
 def _error_name(exc: DBusErrorResponse) -> str:
     return str(exc.name or "")
-
-
-def _program(pid: int) -> str:
-    """The program name of process ``pid`` (Linux /proc), for messages."""
-    try:
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
-    except OSError:
-        return "a process"
-    return Path(argv0.decode(errors="replace")).name or "a process"
 
 
 def _valid(name: str) -> bool:
@@ -184,7 +132,7 @@ class SecretServiceBackend(Backend):
         self.timeout = timeout
         self.unlock_timeout = unlock_timeout
         self._environ = environ
-        self._conn: _BoundedConnection | None = None
+        self._conn: BoundedConnection | None = None
         self._session: Any = None
         self._guard = threading.RLock()
 
@@ -196,7 +144,7 @@ class SecretServiceBackend(Backend):
         return f"Secret Service default collection (session bus {self.address or 'unset'})"
 
     # -- connection -------------------------------------------------------------------
-    def connection(self) -> _BoundedConnection:
+    def connection(self) -> BoundedConnection:
         """The backend's one D-Bus connection, opened on first use."""
         if self._conn is None:
             address = self.address
@@ -206,7 +154,7 @@ class SecretServiceBackend(Backend):
                     "$XDG_RUNTIME_DIR/bus does not exist",
                     hint=_START_HINT,
                 )
-            self._conn = _connect(address, self.timeout)
+            self._conn = connect(address, self.timeout)
             weakref.finalize(self, self._conn.close)
         return self._conn
 
@@ -283,19 +231,8 @@ class SecretServiceBackend(Backend):
         E.g. ``"gnome-keyring-daemon (pid 1234)"``, or ``"activatable (not running)"`` when
         D-Bus would start one on first use.
         """
-        from jeepney.io.blocking import Proxy
-
         with self._translated():
-            bus = Proxy(message_bus, self.connection())
-            if bus.NameHasOwner(BUS_NAME)[0]:
-                try:
-                    (pid,) = bus.GetConnectionUnixProcessID(BUS_NAME)
-                except DBusErrorResponse:
-                    return "a process on the session bus"
-                return f"{_program(pid)} (pid {pid})"
-            if BUS_NAME in bus.ListActivatableNames()[0]:
-                return "activatable (not running; D-Bus starts it on first use)"
-        return None
+            return name_owner(self.connection(), BUS_NAME)
 
     # -- the default collection -------------------------------------------------------
     def collection_locked(self) -> bool:
@@ -475,41 +412,12 @@ class SecretServiceBackend(Backend):
     def list(self) -> list[TokenInfo]:
         with self._translated():
             paths = self._search({"application": APPLICATION})
-            attributes = self._get_many(paths, _SS + "Item", "Attributes")
+            attributes = get_property_many(self.connection(), paths, BUS_NAME,
+                                           _SS + "Item", "Attributes", self.timeout,
+                                           vanished=_VANISHED)
         names = {attrs.get("token_name", "") for attrs in attributes}
         # Items another tool made under a name mcp-router cannot address are left out.
         return [TokenInfo(name=n, backend=self.name) for n in sorted(names) if _valid(n)]
-
-    def _get_many(self, paths: list[str], interface: str, prop: str) -> list[Any]:
-        """Read one property of many objects: send every request, then collect replies."""
-        from jeepney.low_level import HeaderFields
-        from jeepney.wrappers import new_method_call
-
-        conn = self.connection()
-        results: list[Any] = [{} for _ in paths]
-        for start in range(0, len(paths), _BATCH):
-            serials: dict[int, int] = {}
-            for index in range(start, min(start + _BATCH, len(paths))):
-                message = new_method_call(
-                    DBusAddress(paths[index], BUS_NAME, "org.freedesktop.DBus.Properties"),
-                    "Get", "ss", (interface, prop),
-                )
-                serial = next(conn.outgoing_serial)
-                conn.send(message, serial=serial)
-                serials[serial] = index
-            deadline = time.monotonic() + self.timeout
-            while serials:
-                reply = conn.receive(timeout=max(0.0, deadline - time.monotonic()))
-                index = serials.pop(reply.header.fields.get(HeaderFields.reply_serial, -1), -1)
-                if index < 0:
-                    continue  # a signal, not one of our replies
-                if reply.header.message_type == MessageType.method_return:
-                    results[index] = reply.body[0][1]
-                elif not str(reply.header.fields.get(HeaderFields.error_name, "")).endswith(
-                        _VANISHED):
-                    raise DBusErrorResponse(reply)
-                # else: the item was deleted since the search; leave it out.
-        return results
 
 
 def create(settings: StoreSettings) -> SecretServiceBackend:
