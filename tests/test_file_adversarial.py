@@ -292,7 +292,10 @@ os.umask(0)  # so that a temp file's mode can only come from how it was created
 from mcp_router import open_store
 marker = os.environ["PLANTED"]
 store = open_store(backend="file")
-n = len(store.list())
+n = len(store.list())  # decrypts, so the key is derived before the kill window opens
+if n == 0:  # a new file: derive the key (and create the file) before the window too
+    store.store("k00000", f"{marker}-0")
+    n = 1
 print("ready", flush=True)
 while True:
     store.store(f"k{n:05d}", f"{marker}-{n}")
