@@ -19,13 +19,12 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
-
 from mcp_router.auth.base import CredentialProvider
 from mcp_router.config.schema import ConnectionConfig, TLSConfig
 from mcp_router.router.backoff import delays
 from mcp_router.router.base import Sink, TransportError
 from mcp_router.router.headers import HeaderState
+from mcp_router.router.httpclient import ConnectError, HTTPClient, HTTPError, Response
 from mcp_router.router.jsonrpc import GATEWAY_ERROR, Message, id_key, parse_line
 from mcp_router.router.sse import Event, parse_events
 from mcp_router.router.tls import describe_tls_failure, ssl_context
@@ -63,7 +62,7 @@ class StreamableHTTPTransport:
         self.tls = tls or TLSConfig()
         self.session_id: str | None = None
         self.headers = HeaderState()
-        self._client: httpx.AsyncClient | None = None
+        self._client: HTTPClient | None = None
         self._sink: Sink | None = None
         self._initialize: Message | None = None
         self._posts: dict[Any, asyncio.Task[None]] = {}
@@ -134,7 +133,9 @@ class StreamableHTTPTransport:
         if self.session_id is not None:
             try:
                 headers = {**await self._auth(), **self._session_headers({})}
-                await self._client.delete(self.url, headers=headers, timeout=2.0)
+                response = await asyncio.wait_for(
+                    self._client.request("DELETE", self.url, headers), 2.0)
+                await response.aclose()
             except Exception as exc:  # ending the session is a courtesy; never fail exit on it
                 log.debug("ending the session failed: %s", type(exc).__name__)
         await self._client.aclose()
@@ -168,15 +169,12 @@ class StreamableHTTPTransport:
         }
         session_used = self.session_id
         try:
-            request = self._client.build_request(
-                "POST", self.url, content=message.raw, headers=request_headers
-            )
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            response = await self._client.request("POST", self.url, request_headers, message.raw)
+        except HTTPError as exc:
             raise TransportError(_describe(exc, self._tls_settings())) from None
         try:
             retry = await self._handle(message, response, request_headers, session_used, retried)
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             raise TransportError(f"connection dropped: {_describe(exc)}") from None
         finally:
             await response.aclose()
@@ -186,13 +184,13 @@ class StreamableHTTPTransport:
     async def _handle(
         self,
         message: Message,
-        response: httpx.Response,
+        response: Response,
         sent: dict[str, str],
         session_used: str | None,
         retried: bool,
     ) -> bool:
         """Process one POST's answer; return ``True`` to send the message once more."""
-        status = response.status_code
+        status = response.status
         if status == 401:
             if not retried and await self.credentials.refresh(sent):
                 return True
@@ -222,7 +220,7 @@ class StreamableHTTPTransport:
             self._listener = asyncio.create_task(self._listen())
         return False
 
-    async def _error_status(self, message: Message, response: httpx.Response) -> None:
+    async def _error_status(self, message: Message, response: Response) -> None:
         body = await response.aread()
         if message.is_request and body:
             try:
@@ -233,11 +231,11 @@ class StreamableHTTPTransport:
             if reply is not None and ours & {id_key(i) for i in reply.response_ids()}:
                 await self._deliver(message, reply)
                 return
-        reason = response.reason_phrase or "error"
+        reason = response.reason or "error"
         if message.is_request:
-            self._fail(message, f"the gateway answered HTTP {response.status_code} {reason}")
+            self._fail(message, f"the gateway answered HTTP {response.status} {reason}")
         else:
-            log.warning("the gateway answered HTTP %s to a notification", response.status_code)
+            log.warning("the gateway answered HTTP %s to a notification", response.status)
 
     async def _inbound(self, message: Message, body: bytes) -> None:
         try:
@@ -247,7 +245,7 @@ class StreamableHTTPTransport:
             return
         await self._deliver(message, reply)
 
-    async def _read_stream(self, message: Message, response: httpx.Response) -> None:
+    async def _read_stream(self, message: Message, response: Response) -> None:
         waiting = {id_key(i) for i in message.request_ids()}
         last_id = await self._consume(message, parse_events(response.aiter_lines()), waiting)
         for _ in range(_RESUME_ATTEMPTS):
@@ -275,10 +273,13 @@ class StreamableHTTPTransport:
         assert self._client is not None
         headers = {"Accept": "text/event-stream", "Last-Event-ID": last_id}
         headers = {**self._session_headers(headers), **await self._auth()}
-        async with self._client.stream("GET", self.url, headers=headers) as response:
-            if response.status_code != 200:
+        response = await self._client.request("GET", self.url, headers)
+        try:
+            if response.status != 200:
                 return None
             return await self._consume(message, parse_events(response.aiter_lines()), waiting)
+        finally:
+            await response.aclose()
 
     # -- the GET stream for server-initiated messages ------------------------------------------
     async def _listen(self) -> None:
@@ -291,18 +292,21 @@ class StreamableHTTPTransport:
                 headers["Last-Event-ID"] = last_id
             try:
                 headers = {**self._session_headers(headers), **await self._auth()}
-                async with self._client.stream("GET", self.url, headers=headers) as response:
-                    if response.status_code in (404, 405):
+                response = await self._client.request("GET", self.url, headers)
+                try:
+                    if response.status in (404, 405):
                         log.debug("the gateway offers no stream of its own (HTTP %s)",
-                                  response.status_code)
+                                  response.status)
                         return
-                    if response.status_code == 200:
+                    if response.status == 200:
                         schedule = delays(self.connection.reconnect)
                         async for event in parse_events(response.aiter_lines()):
                             last_id = event.id or last_id
                             if (reply := _event_message(event)) is not None:
                                 await self._deliver(None, reply)
-            except httpx.HTTPError as exc:
+                finally:
+                    await response.aclose()
+            except HTTPError as exc:
                 log.debug("the server stream broke: %s", _describe(exc))
             except Exception as exc:
                 log.warning("the server stream stopped: %s", exc)
@@ -314,7 +318,7 @@ class StreamableHTTPTransport:
             await asyncio.sleep(delay)
 
     # -- sessions -------------------------------------------------------------------------
-    def _adopt_session(self, response: httpx.Response) -> None:
+    def _adopt_session(self, response: Response) -> None:
         session = response.headers.get("mcp-session-id")
         if session:
             self.session_id = session
@@ -332,19 +336,20 @@ class StreamableHTTPTransport:
             headers = {"Accept": _ACCEPT, "Content-Type": "application/json",
                        **await self._auth()}
             try:
-                response = await self._client.post(
-                    self.url, content=self._initialize.raw, headers=headers
-                )
-                if response.status_code >= 400:
+                response = await self._client.request("POST", self.url, headers,
+                                                      self._initialize.raw)
+                await response.aread()
+                await response.aclose()
+                if response.status >= 400:
                     raise TransportError(
-                        f"the gateway refused to open a session (HTTP {response.status_code})"
+                        f"the gateway refused to open a session (HTTP {response.status})"
                     )
                 self.session_id = response.headers.get("mcp-session-id")
-                await self._client.post(
-                    self.url, content=_INITIALIZED,
-                    headers={**self._session_headers(headers)},
-                )
-            except httpx.HTTPError as exc:
+                ack = await self._client.request("POST", self.url,
+                                                 self._session_headers(dict(headers)),
+                                                 _INITIALIZED)
+                await ack.aclose()
+            except HTTPError as exc:
                 raise TransportError(_describe(exc)) from None
             if self.session_id is not None:
                 self._listener = asyncio.create_task(self._listen())
@@ -353,11 +358,10 @@ class StreamableHTTPTransport:
         """Reachability check before a session exists: any HTTP answer will do."""
         assert self._client is not None
         try:
-            response = await self._client.get(
-                self.url, headers={"Accept": "text/event-stream", **await self._auth()}
-            )
+            response = await self._client.request(
+                "GET", self.url, {"Accept": "text/event-stream", **await self._auth()})
             await response.aclose()
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             raise TransportError(_describe(exc)) from None
 
     # -- helpers --------------------------------------------------------------------------
@@ -391,21 +395,14 @@ class StreamableHTTPTransport:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _new_client(self) -> httpx.AsyncClient:
-        if self.url.startswith("https:"):
-            verify: Any = ssl_context(self.tls)
+    def _new_client(self) -> HTTPClient:
+        context = None
+        if self.url.lower().startswith("https:"):
+            context = ssl_context(self.tls)
             if not self.tls.verify:
                 log.warning("TLS certificate checks are OFF for %s (tls.verify: false)", self.url)
-        else:
-            # Plain http: no TLS context is ever used (redirects are not followed), so skip
-            # loading a CA bundle at start-up.
-            verify = False
-        return httpx.AsyncClient(
-            verify=verify,
-            timeout=httpx.Timeout(self.connection.connect_timeout, read=None),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        )
+        return HTTPClient(self.url, ssl_context=context,
+                          connect_timeout=self.connection.connect_timeout)
 
 
 def _event_message(event: Event) -> Message | None:
@@ -418,7 +415,7 @@ def _event_message(event: Event) -> Message | None:
         return None
 
 
-def _auth_detail(response: httpx.Response) -> str:
+def _auth_detail(response: Response) -> str:
     challenge = response.headers.get("www-authenticate", "")
     detail = "HTTP 401"
     for part in challenge.replace(",", " ").split():
@@ -428,14 +425,10 @@ def _auth_detail(response: httpx.Response) -> str:
     return detail
 
 
-def _describe(exc: httpx.HTTPError, tls_settings: TLSConfig | None = None) -> str:
+def _describe(exc: HTTPError, tls_settings: TLSConfig | None = None) -> str:
     tls = describe_tls_failure(exc, tls_settings)
     if tls is not None:
         return tls
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out connecting to the gateway"
-    if isinstance(exc, httpx.ConnectError):
-        return "cannot connect to the gateway"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the gateway closed the connection"
-    return f"connection error ({type(exc).__name__})"
+    if isinstance(exc, ConnectError):
+        return f"cannot connect to the gateway ({exc})"
+    return f"the connection to the gateway broke ({exc})"
