@@ -539,3 +539,26 @@ def test_debug_output_shows_the_chain_but_not_the_pin(softhsm: SoftHSM, tmp_path
     code, out, err = cli("--debug", "token", "list", config=config, env={PIN_ENV: wrong})
     assert code == 10 and "Traceback" in err and "PinIncorrect" in err
     assert wrong not in out + err and softhsm.pin not in out + err
+
+
+def test_without_python_pkcs11(config_dir: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-pkcs11 is an optional extra: without it, a clear error (exit 6), not a crash."""
+    from clirun import invoke
+
+    monkeypatch.setitem(sys.modules, "pkcs11", None)  # `import pkcs11` raises ImportError
+    options = {"pkcs11_module": "/usr/lib/softhsm/libsofthsm2.so"}
+    backend = create_backend("pkcs11", StoreSettings(backend="pkcs11", config_dir=config_dir,
+                                                     options=options))
+    probe = backend.probe()
+    assert not probe.ok and "mcp-router[pkcs11]" in probe.reason
+    with pytest.raises(StorageUnavailableError) as info:
+        backend.list()
+    assert "python-pkcs11" in str(info.value)
+    config = tmp_path / "c.yaml"
+    config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: pkcs11\n"
+                      f"    pkcs11_module: {options['pkcs11_module']}\n")
+    result = invoke("--config", str(config), "token", "list", backend=None,
+                    env={PIN_ENV: "1234"})
+    assert result.exit_code == 6, result.output
+    assert "pip install 'mcp-router[pkcs11]'" in result.stderr

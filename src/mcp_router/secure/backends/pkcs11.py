@@ -153,14 +153,14 @@ class Pkcs11Backend(Backend):
 
         Does not log in, so it never needs the PIN.
         """
-        from pkcs11 import Mechanism
-
         try:
             conn = connection(self.config)
             with conn.lock, pkcs11_errors(f"HSM token '{conn.label}'"):
                 mechanisms = conn.token.slot.get_mechanisms()
         except MCPRouterError as exc:
             return ProbeResult(False, str(exc))
+        from pkcs11 import Mechanism
+
         missing = [m.name for m in (Mechanism.AES_KEY_GEN, Mechanism.AES_GCM)
                    if m not in mechanisms]
         what = describe_token(conn.token)

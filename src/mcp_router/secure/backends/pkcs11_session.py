@@ -51,6 +51,7 @@ __all__ = [
     "find_token",
     "load_module",
     "pkcs11_errors",
+    "require_pkcs11",
 ]
 
 PIN_ENV = "MCP_ROUTER_PKCS11_PIN"
@@ -116,8 +117,21 @@ def _slot_index(value: Any) -> int | None:
 
 
 # -- loading the module and finding the token -------------------------------------------
+def require_pkcs11() -> None:
+    """Raise :class:`StorageUnavailableError` when python-pkcs11 (an optional dependency,
+    the ``pkcs11`` extra) is not installed."""
+    try:
+        import pkcs11  # noqa: F401
+    except ImportError as exc:
+        raise StorageUnavailableError(
+            "the pkcs11 backend needs the python-pkcs11 package, which is not installed",
+            hint="install it with: pip install 'mcp-router[pkcs11]'",
+        ) from exc
+
+
 def load_module(path: str) -> pkcs11.lib:
     """Load and initialise the PKCS#11 module at ``path`` (cached per process)."""
+    require_pkcs11()
     import pkcs11
     from pkcs11.exceptions import PKCS11Error
 
