@@ -1,5 +1,5 @@
 """The environment's proxy (HTTP_PROXY / HTTPS_PROXY) is honoured, with a real tinyproxy:
-absolute-form requests for http://, a CONNECT tunnel for https://."""
+absolute-form requests for http://, a CONNECT tunnel for https:// and for WebSockets."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def test_http_and_https_through_the_environment_proxy(
     tls = f"  tls:\n    ca_file: {certs.ca}"
     assert run_router_client(bearer_config(tmp_path, secure.url, tls), add,
                              mode="legacy") == "23"
+    assert run_router_client(bearer_config(tmp_path, plain.ws_url), add, mode="legacy") == "23"
     seen = log.read_text()
     assert f"POST {plain.url}" in seen
     assert f"CONNECT 127.0.0.1:{secure.port}" in seen
+    assert f"CONNECT 127.0.0.1:{plain.port}" in seen  # the WebSocket, tunnelled
     assert gateway_token not in seen
