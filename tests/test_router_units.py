@@ -38,6 +38,13 @@ def test_parse_line_accepts_messages_and_rejects_the_rest() -> None:
     assert reply_of(b"[]")["error"]["code"] == -32600
 
 
+def test_ids_of_any_shape_can_be_tracked() -> None:
+    from mcp_router.router.jsonrpc import id_key
+
+    assert id_key(1) != id_key("1")
+    assert len({id_key(i) for i in (1, "1", True, None, {"a": 1}, [1])}) == 6
+
+
 def test_a_message_is_forwarded_as_received_unless_it_spans_lines() -> None:
     raw = b'{"jsonrpc":"2.0", "id":1,  "result":{"x":"\\u00e9"}}'
     assert parse_line(raw).one_line() == raw

@@ -115,7 +115,7 @@ class StreamableHTTPTransport:
             return False
         params = message.body.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
-        if request_id is None or id_key(request_id) not in self._modern:
+        if not isinstance(request_id, str | int) or id_key(request_id) not in self._modern:
             return False
         self.cancel(request_id)
         return True

@@ -29,12 +29,15 @@ INVALID_REQUEST = -32600
 GATEWAY_ERROR = -32000  # unreachable, dropped, refused credential
 REQUEST_TIMEOUT = -32001
 
-IdKey = tuple[bool, Any]
+IdKey = tuple[Any, Any]
 
 
 def id_key(request_id: Any) -> IdKey:
-    """A dict key for a JSON-RPC id that keeps ``1`` and ``"1"`` apart."""
-    return (isinstance(request_id, str), request_id)
+    """A dict key for a JSON-RPC id that keeps ``1`` and ``"1"`` apart (and copes with the
+    ids the specification forbids, such as objects, without failing)."""
+    if isinstance(request_id, str | int | float) and not isinstance(request_id, bool):
+        return (isinstance(request_id, str), request_id)
+    return (None, json.dumps(request_id, sort_keys=True, default=str))
 
 
 @dataclass(frozen=True, slots=True)

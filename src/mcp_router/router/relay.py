@@ -197,7 +197,7 @@ class Relay:
         key = id_key(request_id)
         self._settle(request_id)  # a reused id replaces the old wait
         self._pending[key] = _Pending(request_id, self._timer(request_id), progress_token)
-        if _hashable(progress_token):
+        if progress_token is not None:
             self._progress[id_key(progress_token)] = key
         self._idle.clear()
 
@@ -209,21 +209,21 @@ class Relay:
 
     def _progressed(self, token: Any) -> None:
         """Progress restarts the request's timeout: a slow tool that reports is alive."""
-        key = self._progress.get(id_key(token)) if _hashable(token) else None
+        key = self._progress.get(id_key(token)) if token is not None else None
         entry = self._pending.get(key)
         if entry is not None and entry.timer is not None:
             entry.timer.cancel()
             entry.timer = self._timer(entry.request_id)
 
     def _settle(self, request_id: Any) -> bool:
-        if not _hashable(request_id):
+        if request_id is None:
             return False
         entry = self._pending.pop(id_key(request_id), None)
         if entry is None:
             return False
         if entry.timer is not None:
             entry.timer.cancel()
-        if _hashable(entry.progress_token):
+        if entry.progress_token is not None:
             self._progress.pop(id_key(entry.progress_token), None)
         if not self._pending:
             self._idle.set()
@@ -256,6 +256,3 @@ def _meta(item: dict[str, Any]) -> dict[str, Any]:
     meta = _params(item).get("_meta")
     return meta if isinstance(meta, dict) else {}
 
-
-def _hashable(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
