@@ -562,3 +562,25 @@ def test_without_python_pkcs11(config_dir: Path, tmp_path: Path,
                     env={PIN_ENV: "1234"})
     assert result.exit_code == 6, result.output
     assert "pip install 'mcp-router[pkcs11]'" in result.stderr
+
+
+def test_pin_from_the_settings_prompt(pkcs11_settings: StoreSettings, softhsm: SoftHSM,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend asks through StoreSettings.prompt (the application's seam), never a
+    terminal of its own; without a prompt (a library) it refuses with the fix."""
+    monkeypatch.delenv(PIN_ENV)
+    asked: list[str] = []
+
+    def prompt(question: str) -> str:
+        asked.append(question)
+        return softhsm.pin
+
+    with opened(replace(pkcs11_settings, prompt=prompt)) as store:
+        store.store("name", "value")
+    assert asked == [f"User PIN for HSM token '{softhsm.label}'"]
+    reset_modules()  # as a new process: log in again
+    with opened(replace(pkcs11_settings, prompt=lambda question: None)) as store, \
+            pytest.raises(StoreLockedError) as info:
+        store.list()
+    assert PIN_ENV in (info.value.hint or "")
+

@@ -34,11 +34,18 @@ class AppContext:
         return find_config(self.config_path)
 
     def settings(self) -> StoreSettings:
-        from mcp_router.cli.inputs import passphrase_source
+        """The store settings of the config file, with this invocation's options."""
         from mcp_router.config.storage import storage_settings
 
-        settings = storage_settings(self.config_file)
-        changes: dict[str, object] = {"passphrase": passphrase_source(settings)}
+        return self.applied_to(storage_settings(self.config_file))
+
+    def applied_to(self, settings: StoreSettings) -> StoreSettings:
+        """``settings`` with the global options (``--backend``, ``--no-fallback``) and the
+        terminal's prompts (the file passphrase, a backend's secret such as a PIN)."""
+        from mcp_router.cli.inputs import passphrase_source, secret_prompt
+
+        changes: dict[str, object] = {"passphrase": passphrase_source(settings),
+                                      "prompt": secret_prompt}
         if self.backend:
             changes["backend"] = self.backend
         if self.no_fallback:

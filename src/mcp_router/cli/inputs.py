@@ -29,6 +29,7 @@ __all__ = [
     "is_interactive",
     "passphrase_source",
     "read_value",
+    "secret_prompt",
     "strip_one_newline",
 ]
 
@@ -128,6 +129,14 @@ def confirm(question: str, *, yes: bool) -> None:
             hint="pass --yes to confirm",
         )
     click.confirm(question, abort=True, err=True)
+
+
+def secret_prompt(question: str) -> str | None:
+    """A hidden prompt when a person can answer, else ``None``: the CLI's
+    :attr:`StoreSettings.prompt` (a backend asks it, e.g., for the HSM's PIN)."""
+    if not is_interactive():
+        return None
+    return str(click.prompt(question, hide_input=True, err=True))
 
 
 def passphrase_source(settings: StoreSettings) -> Callable[[bool], str | None]:

@@ -17,7 +17,7 @@ import click
 
 from mcp_router.cli.config import run_check
 from mcp_router.cli.context import AppContext
-from mcp_router.cli.inputs import is_interactive, passphrase_source, read_value
+from mcp_router.cli.inputs import is_interactive, read_value
 from mcp_router.cli.setup_render import Answers, render_config, write_private
 from mcp_router.errors import (
     ConfigError,
@@ -215,12 +215,7 @@ def _settings(app: AppContext, target: Path, force: bool) -> StoreSettings:
         except ConfigError:
             if not force:
                 raise
-    changes: dict[str, object] = {"passphrase": passphrase_source(base)}
-    if app.backend:
-        changes["backend"] = app.backend
-    if app.no_fallback:
-        changes["allow_fallback"] = False
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return app.applied_to(base)
 
 
 def _store_secret(store: SecureStore, name: str, source: SecretSource, ask: Asker,

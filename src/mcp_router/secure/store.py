@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = [
     "Backend",
     "ProbeResult",
+    "SecretPrompt",
     "StoreSettings",
     "TokenInfo",
     "TokenStore",
@@ -123,6 +124,10 @@ class Backend:
 PassphraseSource = Callable[[bool], "str | None"]
 """Called with ``required``; returns a passphrase or ``None`` when none is configured."""
 
+SecretPrompt = Callable[[str], "str | None"]
+"""Asks the person at the terminal for a hidden value (the argument is the question, e.g.
+``"User PIN for HSM token 'x'"``); returns ``None`` when nobody can answer."""
+
 
 @dataclass(frozen=True)
 class StoreSettings:
@@ -130,6 +135,8 @@ class StoreSettings:
 
     ``options`` carries backend-specific keys from ``advanced.secure_storage`` (for example
     ``custom_command`` or ``pkcs11_module``); each backend reads the keys it knows.
+    ``prompt`` is how a backend asks for a secret it needs to open the store (the HSM's
+    PIN); ``None``, as in a library, means there is nobody to ask.
     """
 
     backend: str = "auto"
@@ -137,6 +144,7 @@ class StoreSettings:
     file_path: Path | None = None
     allow_fallback: bool = True
     passphrase: PassphraseSource | None = None
+    prompt: SecretPrompt | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def resolved_config_dir(self) -> Path:

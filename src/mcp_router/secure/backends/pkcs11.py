@@ -36,8 +36,8 @@ removes the rest.
 
 The PIN comes from ``$MCP_ROUTER_PKCS11_PIN``, else from the token named by
 ``pkcs11_pin_secure_key`` in the platform's default store (``auto``: never this HSM), else
-from a hidden prompt when a person is at a terminal. It is never logged or put in a
-message; messages say only where it came from.
+from a hidden prompt (:attr:`StoreSettings.prompt`: the CLI asks when a person is at a
+terminal). It is never logged or put in a message; messages say only where it came from.
 """
 
 from __future__ import annotations
@@ -234,16 +234,12 @@ class Pkcs11Backend(Backend):
             return env, f"${PIN_ENV}"
         if self.config.pin_secure_key:
             return self._pin_from_platform_store(self.config.pin_secure_key)
-        # The CLI's one rule for "a person can answer" (stdin is a terminal and CI is not
-        # set), so that this prompt behaves like every other prompt of mcp-router.
-        from mcp_router.cli.inputs import is_interactive
-
-        if is_interactive():
-            import click
-
-            pin = click.prompt(f"User PIN for HSM token '{label}'", hide_input=True,
-                               err=True)
-            return str(pin), "the prompt"
+        # The application decides whether a person can answer (the CLI: a terminal and no
+        # CI), so that this prompt behaves like every other prompt it shows.
+        prompt = self._settings.prompt
+        pin = prompt(f"User PIN for HSM token '{label}'") if prompt is not None else None
+        if pin:
+            return pin, "the prompt"
         raise StoreLockedError(
             f"HSM token '{label}' needs its user PIN and none was given",
             hint=f"set {PIN_ENV}, point pkcs11_pin_secure_key at a stored token holding "
