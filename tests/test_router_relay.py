@@ -129,6 +129,17 @@ def test_2025_11_25_and_2026_07_28_pass_unchanged(tmp_path: Path, bearer_gateway
     assert modern[-1]["mcp-name"] == "locate"
 
 
+def test_sigterm_ends_the_session_cleanly(router: Any, bearer_gateway: Gateway) -> None:
+    import signal
+
+    relay = router()
+    relay.initialize()
+    relay.call(1, "echo", text="x")
+    relay.proc.send_signal(signal.SIGTERM)
+    assert relay.proc.wait(timeout=30) == 0
+    assert bearer_gateway.requests()[-1]["method"] == "DELETE"
+
+
 def test_malformed_input_gets_json_rpc_errors(router: Any) -> None:
     relay = router()
     relay.send("this is not json")

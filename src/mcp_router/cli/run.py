@@ -88,6 +88,11 @@ def _run_remote(
         reader = await open_reader(os.fdopen(os.dup(0), "rb", buffering=0))
         writer = await open_writer(protocol_out)
         relay = Relay(transport, reader, writer, target.connection)
+        if sys.platform != "win32":
+            import signal
+
+            # Clients stop their servers with SIGTERM: end the session cleanly first.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, relay.stop)
         await relay.run()
         return relay
 

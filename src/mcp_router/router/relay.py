@@ -72,8 +72,12 @@ class Relay:
         self.exit_error: GatewayError | None = None
 
     # -- main loop ------------------------------------------------------------------------
+    def stop(self) -> None:
+        """End the relay as if the client had closed stdin (SIGTERM does this)."""
+        self._stop.set()
+
     async def run(self) -> None:
-        """Relay until the client closes stdin or reconnecting is given up."""
+        """Relay until the client closes stdin, :meth:`stop`, or reconnecting is given up."""
         await self._connect_first()
         reading = asyncio.create_task(self._read_loop())
         stopping = asyncio.create_task(self._stop.wait())
