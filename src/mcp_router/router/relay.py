@@ -84,7 +84,7 @@ class Relay:
         await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
         for task in (reading, stopping):
             task.cancel()
-        if self._pending and self.exit_error is None:
+        if self._pending and not self._stop.is_set():  # stdin closed: let answers arrive
             try:
                 await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT)
             except asyncio.TimeoutError:
