@@ -15,8 +15,9 @@ The protocol (``docs/custom-backend.md``):
 * argv is ``[custom_command, *args]``, executed directly (never through a shell). Each
   ``{name}`` inside an argument is replaced by the token name, only after the name has
   passed :func:`validate_name` (lowercase letters, digits, ``.``, ``_``, ``-``; never a
-  leading ``-``), so a name can neither inject an option nor escape a path. The one
-  extension is the store's reserved companion items, ``<name>~previous``.
+  leading ``-``), so a name can neither inject an option nor escape a path. The previous
+  value ``token rotate --backup`` keeps is an item of the same alphabet,
+  ``<name>..previous``.
 * Secrets travel on pipes only. ``get`` prints the value on stdout; one trailing line
   ending (``\\n`` or ``\\r\\n``) is removed, the rule of ``token set --file``. ``store``
   receives the value on stdin followed by one ``\\n`` (so ``get`` of what ``store`` wrote
@@ -38,7 +39,6 @@ The protocol (``docs/custom-backend.md``):
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -60,8 +60,7 @@ from mcp_router.errors import (
 from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
 from mcp_router.secure.validation import validate_name
 
-__all__ = ["DEFAULT_TIMEOUT", "CommandBackend", "HelperConfig", "create", "redact",
-           "validate_item"]
+__all__ = ["DEFAULT_TIMEOUT", "CommandBackend", "HelperConfig", "create", "redact"]
 
 DEFAULT_TIMEOUT = 10.0
 PLACEHOLDER = "{name}"
@@ -69,7 +68,6 @@ STDERR_LIMIT = 300
 #: Our own secret-bearing variables, never handed to a helper.
 SCRUBBED_ENV = ("MCP_ROUTER_PASSPHRASE", "MCP_ROUTER_PKCS11_PIN")
 _OPT = "advanced.secure_storage"
-_SUFFIX = re.compile(r"[a-z]+\Z")
 
 
 @dataclass(frozen=True)
@@ -126,16 +124,6 @@ def _args(options: Mapping[str, Any], key: str, *, required: bool = False,
         raise ConfigError(f"{_OPT}.{key} has no {PLACEHOLDER} placeholder",
                           hint="put {name} where the token name goes")
     return tuple(value)
-
-
-def validate_item(name: str) -> str:
-    """A token name, or a reserved companion item ``<token-name>~<word>`` (rotation keeps
-    the previous value as ``<name>~previous``). Raises :class:`InvalidTokenNameError`."""
-    base, tilde, suffix = name.partition("~")
-    validate_name(base)
-    if tilde and not _SUFFIX.match(suffix):
-        raise InvalidTokenNameError(f"invalid reserved item name for token '{base}'")
-    return name
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -223,7 +211,7 @@ class CommandBackend(Backend):
     def contains(self, name: str) -> bool:
         if self.config.list_args is None:
             return super().contains(name)
-        return validate_item(name) in self._names()
+        return validate_name(name) in self._names()
 
     # -- helpers --------------------------------------------------------------------
     def _names(self) -> set[str]:
@@ -235,7 +223,7 @@ class CommandBackend(Backend):
         for line in result.stdout.decode("utf-8", errors="replace").splitlines():
             candidate = line.strip()
             try:
-                names.add(validate_item(candidate))
+                names.add(validate_name(candidate))
             except InvalidTokenNameError:
                 continue  # a blank line, or another application's entry
         return names
@@ -267,7 +255,7 @@ class CommandBackend(Backend):
 
     def _argv(self, args: tuple[str, ...], name: str | None) -> list[str]:
         if name is not None:
-            validate_item(name)  # before it goes anywhere near an argument
+            validate_name(name)  # before it goes anywhere near an argument
             args = tuple(arg.replace(PLACEHOLDER, name) for arg in args)
         return [self._executable(), *args]
 
