@@ -166,6 +166,17 @@ def test_an_unreachable_gateway_answers_instead_of_hanging(router: Any) -> None:
     assert relay.close() == 0
 
 
+@pytest.mark.parametrize("scheme", ["http", "ws"])
+def test_giving_up_reconnecting_exits_15(router: Any, tmp_path: Path, scheme: str) -> None:
+    retry = "  connection:\n    reconnect: {initial_delay: 0.1, max_attempts: 2}"
+    relay = router(retry, url=f"{scheme}://127.0.0.1:{free_port()}/mcp")
+    assert relay.initialize()["error"]["code"] == -32000
+    assert relay.proc.wait(timeout=30) == 15
+    log = relay.stderr.read_text()
+    assert "gave up reconnecting to the gateway after 2 attempts" in log
+    assert "connection.reconnect" in log
+
+
 def test_a_dropped_gateway_fails_pending_calls_then_reconnects(
     router: Any, own_bearer_gateway: Gateway
 ) -> None:
