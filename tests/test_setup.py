@@ -190,6 +190,27 @@ def test_existing_config_needs_force(target: Path) -> None:
     assert stored_value("gateway-token") == "two"
 
 
+def test_a_failed_write_keeps_the_previous_config(target: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert invoke("setup", "--gateway-url", "https://a.example.com", "--secret-stdin",
+                  input="one").exit_code == 0
+    before = target.read_bytes()
+    real_replace = os.replace
+
+    def disk_full(src: object, dst: object) -> None:
+        if Path(str(dst)) == target:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    result = invoke("setup", "--force", "--gateway-url", "https://b.example.com",
+                    "--secret-stdin", input="two")
+    assert result.exit_code == 11, result.output
+    assert f"cannot write the config file {target}: No space left" in result.stderr
+    assert target.read_bytes() == before
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_existing_token_without_force_is_refused(target: Path) -> None:
     assert invoke("token", "set", "--name", "gateway-token", "--stdin",
                   input="kept").exit_code == 0

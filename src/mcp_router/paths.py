@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["config_dir", "ensure_private_dir", "fsync_dir"]
+__all__ = ["TEMP_SUFFIX", "atomic_write", "config_dir", "ensure_private_dir", "fsync_dir"]
 
 APP_DIR = "mcp-router"
+#: :func:`atomic_write` writes ``.<name>.<pid>-<random>.tmp`` beside the file it replaces.
+TEMP_SUFFIX = ".tmp"
 
 
 def config_dir() -> Path:
@@ -45,3 +48,26 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader, or a crash, sees the old or the new
+    file, never a mix or nothing: a temp file in the same directory, created 0600 by the
+    open itself (never write-then-chmod; ``O_EXCL`` never reuses or follows an existing
+    name), fsynced, renamed over ``path``, then the directory fsynced. On failure the temp
+    file is removed and ``path`` is untouched."""
+    directory = path.parent
+    tmp = directory / f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(directory)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import yaml
 
-from mcp_router.paths import fsync_dir
+from mcp_router.errors import ConfigError
+from mcp_router.paths import atomic_write
 
 __all__ = ["Answers", "render_config", "write_private"]
 
@@ -63,23 +63,18 @@ def render_config(answers: Answers) -> str:
 
 
 def write_private(target: Path, text: str) -> Path | None:
-    """Write ``text`` to ``target`` atomically, mode 0600. An existing file is kept as
-    ``<target>.bak`` (returned)."""
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """Write ``text`` to ``target`` atomically, mode 0600. An existing file is first copied
+    to ``<target>.bak`` (returned), so that the previous config stays at ``target`` until
+    the new one replaces it."""
+    backup: Path | None = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        backup: Path | None = None
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if target.exists():
             backup = target.with_name(target.name + ".bak")
-            os.replace(target, backup)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
+            atomic_write(backup, target.read_bytes())
+        atomic_write(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the config file {target}: {exc.strerror or exc}",
+                          hint="choose another path with --config, or fix the directory's "
+                          "permissions or free space") from exc
     return backup

@@ -28,7 +28,7 @@ from mcp_router.errors import (
     StoreLockedError,
     TokenNotFoundError,
 )
-from mcp_router.paths import ensure_private_dir, fsync_dir
+from mcp_router.paths import TEMP_SUFFIX, atomic_write, ensure_private_dir
 from mcp_router.secure.encfile import crypto
 from mcp_router.secure.encfile.format import MIN_ITERATIONS, Header
 from mcp_router.secure.locking import FileLock
@@ -37,7 +37,6 @@ from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenIn
 __all__ = ["PASSPHRASE_ENV", "FileBackend", "create", "env_passphrase"]
 
 PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
-_TMP_SUFFIX = ".tmp"
 
 
 def env_passphrase(required: bool) -> str | None:
@@ -158,29 +157,14 @@ class FileBackend(Backend):
         self._atomic_write(data)
 
     def _atomic_write(self, data: bytes) -> None:
-        directory = self.path.parent
         self._remove_stale_temps()
-        tmp = directory / f".{self.path.name}.{os.getpid()}-{os.urandom(4).hex()}{_TMP_SUFFIX}"
-        # Created 0600 by the open itself (never write-then-chmod); O_EXCL never reuses or
-        # follows an existing name.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        fsync_dir(directory)
+        atomic_write(self.path, data)
 
     def _remove_stale_temps(self) -> None:
         # Called with the lock held: any temp file of this token file left now belongs to a
         # killed writer. The pattern names the file, so that two token files sharing a
         # directory (each with its own lock) never delete each other's temp files.
-        pattern = f".{glob.escape(self.path.name)}.*{_TMP_SUFFIX}"
+        pattern = f".{glob.escape(self.path.name)}.*{TEMP_SUFFIX}"
         for stale in self.path.parent.glob(pattern):
             with contextlib.suppress(OSError):
                 stale.unlink()
