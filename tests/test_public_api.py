@@ -197,6 +197,23 @@ def test_register_backend_refuses_bad_names() -> None:
             register_backend(bad, lambda settings: DictBackend({}))
 
 
+def test_a_plugin_that_fails_to_import_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed plugin whose import fails: a one-line error (exit 6), not a crash."""
+    import importlib.metadata
+
+    from mcp_router.secure.registry import ENTRY_POINT_GROUP
+
+    broken = importlib.metadata.EntryPoint(name="broken-plugin", group=ENTRY_POINT_GROUP,
+                                           value="no_such_module_anywhere:create")
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group=None: [broken] if group == ENTRY_POINT_GROUP else [])
+    result = invoke("token", "list", backend="broken-plugin")
+    assert result.exit_code == 6, result.output
+    assert result.stderr.startswith("error: the 'broken-plugin' backend plugin "
+                                    "(no_such_module_anywhere:create) cannot be loaded")
+    assert "Traceback" not in result.stderr
+
+
 class TestPluginConformance(BackendConformance):
     """The shipped conformance suite accepts a plugin registered from a test."""
 

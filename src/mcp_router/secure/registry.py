@@ -82,7 +82,14 @@ def _factory(name: str) -> BackendFactory:
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
-            factory: BackendFactory = ep.load()
+            try:
+                factory: BackendFactory = ep.load()
+            except Exception as exc:  # a plugin's import may fail in any way
+                raise StorageUnavailableError(
+                    f"the '{name}' backend plugin ({ep.value}) cannot be loaded "
+                    f"({type(exc).__name__})",
+                    hint="reinstall the plugin (or its dependencies); --debug shows why",
+                ) from exc
             _registered[name] = factory
             return factory
     raise ConfigError(
