@@ -174,8 +174,12 @@ def test_damaged_file_through_the_cli(store: SecureStore, token_file: Path, how:
     before = damage(token_file, how)
     code = DAMAGE[how][1].exit_code
     for args, stdin in CLI_CALLS:
-        assert_one_line_error(run(args, input=stdin), code)
+        result = run(args, input=stdin)
+        assert_one_line_error(result, code)
         assert Snapshot.of(token_file) == before, args
+        # Which file, and what to do about it.
+        assert result.stderr.startswith(f"error: {token_file}: ".encode()), result.stderr
+        assert b"left untouched" in result.stderr
 
 
 # -- the wrong key ------------------------------------------------------------------------

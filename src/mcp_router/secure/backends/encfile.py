@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mcp_router.errors import (
     AccessDeniedError,
+    CorruptStoreError,
     DecryptionError,
     StorageUnavailableError,
     StoreLockedError,
@@ -132,16 +133,28 @@ class FileBackend(Backend):
         data = self._read()
         if data is None:
             return None, {}, None
-        header, _ = parse_file(data)
-        material = self._material(header.passphrase)
         try:
-            header, tokens = crypto.decrypt_file(data, material)
-        except DecryptionError:
-            if header.passphrase:  # perhaps a mistyped passphrase: ask again next time
-                material.passphrase = None
-                material.forget()
-            raise
+            header, _ = parse_file(data)
+            material = self._material(header.passphrase)
+            try:
+                header, tokens = crypto.decrypt_file(data, material)
+            except DecryptionError:
+                if header.passphrase:  # perhaps a mistyped passphrase: ask again next time
+                    material.passphrase = None
+                    material.forget()
+                raise
+        except CorruptStoreError as exc:
+            raise self._unreadable(exc) from exc
         return header, tokens, material
+
+    def _unreadable(self, exc: CorruptStoreError) -> CorruptStoreError:
+        """``exc`` (same class: corrupt or undecryptable) naming this file and the fix."""
+        return type(exc)(
+            f"{self.path}: {exc.message}",
+            hint=exc.hint or "the file was left untouched; move it aside to start an empty "
+            "store, then restore a backup ('mcp-router token restore') or store the tokens "
+            "again",
+        )
 
     def _save(
         self,
