@@ -512,3 +512,27 @@ def test_symlinked_lock_file_is_refused(tmp_path: Path) -> None:
         with FileLock(link):
             pass
     assert not target.exists()
+
+
+# -- the metadata index -------------------------------------------------------------------
+def test_damaged_metadata_index_is_a_corrupt_store(store: SecureStore, config_dir: Path
+                                                   ) -> None:
+    """A damaged page in metadata.db (the database still opens) is exit 8 with the fix,
+    not an internal error."""
+    import sqlite3
+
+    for i in range(300):  # enough rows for the table to span several pages
+        store.index.ensure("file", f"filler-{i:04d}-" + "x" * 60)
+    store.close()
+    index = config_dir / "metadata.db"
+    with sqlite3.connect(index) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(index.read_bytes())
+    for page in range(1, len(data) // 4096):  # every b-tree page header but the first
+        data[page * 4096:page * 4096 + 12] = b"\xff" * 12
+    index.write_bytes(bytes(data))
+    for args, stdin in CLI_CALLS:
+        result = run(args, input=stdin)
+        assert_one_line_error(result, 8)
+        assert f"the metadata index {index} is unreadable".encode() in result.stderr, args
+        assert b"token repair --all" in result.stderr

@@ -11,6 +11,7 @@ import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from mcp_router.errors import CorruptStoreError, StorageUnavailableError
 from mcp_router.paths import ensure_private_dir
@@ -66,20 +67,31 @@ class MetadataIndex:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise CorruptStoreError(
-                f"the metadata index {self.path} is unreadable: {exc}",
-                hint="move it aside; 'mcp-router token repair --all' rebuilds it",
-            ) from exc
+            raise self._damaged(exc) from exc
         self._conn = conn
         return conn
 
-    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+    def _damaged(self, exc: sqlite3.DatabaseError) -> CorruptStoreError:
+        return CorruptStoreError(
+            f"the metadata index {self.path} is unreadable: {exc}",
+            hint="move it aside; 'mcp-router token repair --all' rebuilds it",
+        )
+
+    def _execute(self, sql: str, params: tuple[object, ...]) -> list[Any]:
+        """Run one statement and return its rows. SQLite's errors become ours: a busy,
+        read-only or full database is unavailable storage; anything else (a damaged page,
+        met while reading the rows too) a corrupt one."""
         try:
-            self._connect().execute(sql, params)
+            return self._connect().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise StorageUnavailableError(
-                f"cannot update the metadata index {self.path}: {exc}"
+                f"cannot use the metadata index {self.path}: {exc}"
             ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        self._execute(sql, params)
 
     def record_store(self, backend: str, name: str, *, rotated: bool = False) -> None:
         """A value was written: set ``created`` if new, else ``updated`` (and ``rotated``)."""
@@ -123,19 +135,19 @@ class MetadataIndex:
         self._write("DELETE FROM tokens WHERE backend = ? AND name = ?", (backend, name))
 
     def get(self, backend: str, name: str) -> TokenInfo | None:
-        row = self._connect().execute(
+        rows = self._execute(
             "SELECT name, created, last_used, updated, rotated FROM tokens "
             "WHERE backend = ? AND name = ?",
             (backend, name),
-        ).fetchone()
-        return self._info(backend, row) if row else None
+        )
+        return self._info(backend, rows[0]) if rows else None
 
     def all(self, backend: str) -> dict[str, TokenInfo]:
-        rows = self._connect().execute(
+        rows = self._execute(
             "SELECT name, created, last_used, updated, rotated FROM tokens "
             "WHERE backend = ? ORDER BY name",
             (backend,),
-        ).fetchall()
+        )
         return {row[0]: self._info(backend, row) for row in rows}
 
     @staticmethod
