@@ -17,7 +17,6 @@ URL-safe base64 without padding: 43 characters, 256 bits of entropy.
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING
 
 from mcp_router.errors import InvalidTokenNameError, TokenNotFoundError
@@ -66,6 +65,8 @@ def token_of(item: str) -> str:
 
 def generate_token() -> str:
     """A new random token: 32 bytes from the OS CSPRNG, URL-safe base64 (43 characters)."""
+    import secrets  # imported here: every store operation imports this module
+
     return secrets.token_urlsafe(GENERATED_BYTES)
 
 

@@ -9,7 +9,6 @@ passphrase (``MCP_ROUTER_PASSPHRASE``) adds that protection.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -51,6 +50,8 @@ def user_id() -> str:
 
 
 def _macos_platform_uuid() -> str:  # pragma: no cover - macOS CI
+    import subprocess  # only macOS needs it; token get on Linux should not pay for it
+
     out = subprocess.run(
         ["/usr/sbin/ioreg", "-rd1", "-c", "IOPlatformExpertDevice"],
         capture_output=True, text=True, timeout=10, check=False,
@@ -62,6 +63,7 @@ def _macos_platform_uuid() -> str:  # pragma: no cover - macOS CI
 
 
 def _windows_machine_guid() -> str:  # pragma: no cover - Windows CI
+    assert sys.platform == "win32"  # also tells type checkers that winreg exists here
     import winreg
 
     key = winreg.OpenKey(
