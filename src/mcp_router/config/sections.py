@@ -71,7 +71,7 @@ def secure_key_ref(section: Section, name: str, *, store: str = "configured"
     """A ``*_secure_key`` value: a valid token name, as a reference into the store."""
     node = section.peek(name)
     token = section.string(name)
-    if token is None:
+    if token is None or node is None:
         return None
     try:
         validate_name(token)

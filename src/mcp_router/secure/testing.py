@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -48,7 +49,7 @@ class BackendConformance:
     """Behaviour every backend must show. Requires a ``store_settings`` fixture."""
 
     @pytest.fixture
-    def store(self, store_settings: StoreSettings) -> SecureStore:
+    def store(self, store_settings: StoreSettings) -> Iterator[SecureStore]:
         store = open_store(store_settings)
         yield store
         store.close()

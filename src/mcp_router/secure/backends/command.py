@@ -38,6 +38,7 @@ The protocol (``docs/custom-backend.md``):
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import signal
@@ -253,7 +254,7 @@ class CommandBackend(Backend):
                 hint=f"install it or give its full path in {_OPT}.custom_command")
         return found
 
-    def _argv(self, args: tuple[str, ...], name: str | None) -> list[str]:
+    def _argv(self, args: tuple[str, ...], name: str | None) -> builtins.list[str]:
         if name is not None:
             validate_name(name)  # before it goes anywhere near an argument
             args = tuple(arg.replace(PLACEHOLDER, name) for arg in args)

@@ -46,7 +46,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from mcp_router.errors import (
     ConfigError,
@@ -68,6 +68,10 @@ from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenIn
 
 if TYPE_CHECKING:  # pragma: no cover
     import pkcs11
+    from pkcs11.types import DecryptMixin, EncryptMixin
+
+    class AesKey(pkcs11.SecretKey, EncryptMixin, DecryptMixin):
+        """The AES key objects python-pkcs11 returns (its runtime class mixes these in)."""
 
 __all__ = ["APPLICATION", "KEY_LABEL", "PIN_ENV", "Pkcs11Backend", "Sealed", "create"]
 
@@ -323,16 +327,16 @@ def _generation(obj: pkcs11.Object, name: str) -> int:
         return 0  # unreadable leftovers are replaced by the write
 
 
-def _keys(session: pkcs11.Session) -> list[pkcs11.SecretKey]:
+def _keys(session: pkcs11.Session) -> list[AesKey]:
     from pkcs11 import KeyType
 
     attr = _attr()
     found = session.get_objects({attr.CLASS: _cls().SECRET_KEY, attr.KEY_TYPE: KeyType.AES,
                                  attr.TOKEN: True, attr.LABEL: KEY_LABEL})
-    return list(found)
+    return cast("list[AesKey]", list(found))
 
 
-def _writing_key(session: pkcs11.Session) -> pkcs11.SecretKey:
+def _writing_key(session: pkcs11.Session) -> AesKey:
     """The key new values are sealed with: the existing one with the lowest id (two
     processes racing on first use may each create one; every value names its key, so
     both stay usable), else a new one."""
@@ -342,7 +346,7 @@ def _writing_key(session: pkcs11.Session) -> pkcs11.SecretKey:
     return _generate_key(session)
 
 
-def _generate_key(session: pkcs11.Session) -> pkcs11.SecretKey:
+def _generate_key(session: pkcs11.Session) -> AesKey:
     from pkcs11 import KeyType, MechanismFlag
 
     attr = _attr()
@@ -357,7 +361,7 @@ def _generate_key(session: pkcs11.Session) -> pkcs11.SecretKey:
             "the HSM did not make the new key sensitive and non-extractable",
             hint="use a token that honours CKA_SENSITIVE and CKA_EXTRACTABLE",
         )
-    return key
+    return cast("AesKey", key)
 
 
 def _seal(session: pkcs11.Session, name: str, plaintext: bytes, generation: int) -> Sealed:
@@ -367,7 +371,9 @@ def _seal(session: pkcs11.Session, name: str, plaintext: bytes, generation: int)
     key = _writing_key(session)
     draft = Sealed(key[_attr().ID], generation, os.urandom(_NONCE_BYTES), b"")
     params = GCMParams(draft.nonce, draft.aad(name), _TAG_BITS)
-    ciphertext = key.encrypt(plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=params)
+    # bytes in, bytes out (an iterator only for an iterator of chunks)
+    ciphertext = cast(bytes, key.encrypt(plaintext, mechanism=Mechanism.AES_GCM,
+                                         mechanism_param=params))
     return replace(draft, ciphertext=ciphertext)
 
 
@@ -384,8 +390,8 @@ def _open(session: pkcs11.Session, name: str, sealed: Sealed) -> bytes:
         )
     params = GCMParams(sealed.nonce, sealed.aad(name), _TAG_BITS)
     try:
-        return bytes(key.decrypt(sealed.ciphertext, mechanism=Mechanism.AES_GCM,
-                                 mechanism_param=params))
+        return cast(bytes, key.decrypt(sealed.ciphertext, mechanism=Mechanism.AES_GCM,
+                                       mechanism_param=params))
     except (p11.EncryptedDataInvalid, p11.EncryptedDataLenRange, p11.DataInvalid,
             p11.DataLenRange, p11.GeneralError, p11.FunctionFailed) as exc:
         raise DecryptionError(

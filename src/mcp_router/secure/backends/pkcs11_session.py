@@ -39,6 +39,7 @@ from mcp_router.errors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import pkcs11
+    from pkcs11._pkcs11 import lib as Pkcs11Lib  # the class pkcs11.lib() returns
 
 __all__ = [
     "PIN_ENV",
@@ -129,7 +130,7 @@ def require_pkcs11() -> None:
         ) from exc
 
 
-def load_module(path: str) -> pkcs11.lib:
+def load_module(path: str) -> Pkcs11Lib:
     """Load and initialise the PKCS#11 module at ``path`` (cached per process)."""
     require_pkcs11()
     import pkcs11
@@ -162,7 +163,7 @@ def _not_a_module(path: str, detail: str) -> StorageUnavailableError:
     )
 
 
-def find_token(lib: pkcs11.lib, config: Pkcs11Config) -> pkcs11.Token:
+def find_token(lib: Pkcs11Lib, config: Pkcs11Config) -> pkcs11.Token:
     """The token ``config`` selects, checked to be initialised and usable.
 
     ``pkcs11_slot`` indexes the module's full slot list (``C_GetSlotList`` without the
@@ -299,7 +300,7 @@ def pkcs11_errors(where: str) -> Iterator[None]:
 class TokenConnection:
     """One token of one module: its logged-in session, created on first use."""
 
-    def __init__(self, lib: pkcs11.lib, token: pkcs11.Token, lock: threading.RLock) -> None:
+    def __init__(self, lib: Pkcs11Lib, token: pkcs11.Token, lock: threading.RLock) -> None:
         self.lib = lib
         self.token = token
         self.label = token.label

@@ -63,15 +63,16 @@ def _macos_platform_uuid() -> str:  # pragma: no cover - macOS CI
 
 
 def _windows_machine_guid() -> str:  # pragma: no cover - Windows CI
-    assert sys.platform == "win32"  # also tells type checkers that winreg exists here
-    import winreg
+    if sys.platform == "win32":  # (also tells type checkers that winreg exists here)
+        import winreg
 
-    key = winreg.OpenKey(
-        winreg.HKEY_LOCAL_MACHINE,
-        r"SOFTWARE\Microsoft\Cryptography",
-        0,
-        winreg.KEY_READ | winreg.KEY_WOW64_64KEY,
-    )
-    with key:
-        value, _ = winreg.QueryValueEx(key, "MachineGuid")
-    return str(value)
+        key = winreg.OpenKey(
+            winreg.HKEY_LOCAL_MACHINE,
+            r"SOFTWARE\Microsoft\Cryptography",
+            0,
+            winreg.KEY_READ | winreg.KEY_WOW64_64KEY,
+        )
+        with key:
+            value, _ = winreg.QueryValueEx(key, "MachineGuid")
+        return str(value)
+    raise StorageUnavailableError("the Windows MachineGuid exists only on Windows")
