@@ -19,6 +19,7 @@ import click
 from mcp_router.errors import ConfirmationRequiredError, InvalidTokenValueError
 from mcp_router.secret import Secret
 from mcp_router.secure.store import StoreSettings
+from mcp_router.secure.validation import strip_one_newline
 
 PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
 
@@ -46,14 +47,6 @@ def _stdin_is_terminal() -> bool:
         return sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def strip_one_newline(text: str) -> str:
-    if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith("\n"):
-        return text[:-1]
-    return text
 
 
 def _decode(data: bytes, source: str) -> str:

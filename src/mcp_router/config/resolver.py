@@ -27,6 +27,7 @@ from mcp_router.errors import ConfigError, MCPRouterError, TokenNotFoundError
 from mcp_router.secret import Secret
 from mcp_router.secure.opener import SecureStore, open_store
 from mcp_router.secure.store import StoreSettings
+from mcp_router.secure.validation import strip_one_newline
 
 __all__ = ["RefStatus", "SecretResolver", "check_references"]
 
@@ -141,13 +142,6 @@ class SecretResolver:
         if not value:
             raise ConfigError(f"the token file {ref.name} ({_where(ref)}) is empty")
         return Secret(value)
-
-
-def strip_one_newline(text: str) -> str:
-    """The newline rule of ``token set --file``: one trailing ``\\n`` or ``\\r\\n`` goes."""
-    if text.endswith("\r\n"):
-        return text[:-2]
-    return text[:-1] if text.endswith("\n") else text
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ accept it (:func:`validate_name`); the user-facing layer refuses it
 (:func:`validate_user_name`), so only the store itself reads and writes companions.
 
 Values: non-empty text of at most 65,536 bytes once UTF-8 encoded. Any Unicode is allowed
-except unpaired surrogates (they cannot be encoded).
+except unpaired surrogates (they cannot be encoded). A value read as text from a stream or
+a file (``--stdin``, ``--file``, ``token_file``, a custom helper's output) loses exactly
+one trailing line ending (:func:`strip_one_newline`): ``echo``, editors and ``base64 -d``
+add one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "RESERVED_SUFFIX",
     "ValidatingStore",
+    "strip_one_newline",
     "validate_name",
     "validate_user_name",
     "validate_value",
@@ -88,6 +92,15 @@ def validate_value(value: object) -> str:
             f"token value is {size} bytes; the limit is {MAX_VALUE_BYTES} bytes"
         )
     return value
+
+
+def strip_one_newline(text: str) -> str:
+    """``text`` without one trailing ``\\n`` or ``\\r\\n``; anything else is kept exactly."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
 
 
 def _printable(name: str) -> str:

@@ -59,7 +59,7 @@ from mcp_router.errors import (
     TokenNotFoundError,
 )
 from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
-from mcp_router.secure.validation import validate_name
+from mcp_router.secure.validation import strip_one_newline, validate_name
 
 __all__ = ["DEFAULT_TIMEOUT", "CommandBackend", "HelperConfig", "create", "redact"]
 
@@ -184,7 +184,7 @@ class CommandBackend(Backend):
         except UnicodeDecodeError:
             raise HelperError(f"the custom helper printed a value for '{name}' that is not "
                               "UTF-8 text") from None
-        value = _strip_one_newline(text)
+        value = strip_one_newline(text)
         if not value:
             raise HelperError(f"the custom helper printed an empty value for '{name}'",
                               hint="check the helper's get command by hand")
@@ -307,14 +307,6 @@ class CommandBackend(Backend):
         if self.config.list_args is not None:
             return name not in self._names()
         return False
-
-
-def _strip_one_newline(text: str) -> str:
-    if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith("\n"):
-        return text[:-1]
-    return text
 
 
 def _kill(proc: subprocess.Popen[bytes], posix: bool) -> None:
