@@ -244,3 +244,46 @@ def test_time_limits_come_from_the_config(tmp_path: Path) -> None:
                       "    secret_service_unlock_timeout: 30\n", encoding="utf-8")
     backend = create(storage_settings(config))
     assert (backend.timeout, backend.unlock_timeout) == (0.5, 30.0)
+
+
+def test_get_and_set_take_few_round_trips(secret_service: KeyringDaemon,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`token get` is one search, one session and one read on a fresh connection."""
+    from jeepney.low_level import HeaderFields
+
+    from mcp_router.secure.backends.dbusio import BoundedConnection
+
+    name = _name()
+    SecretServiceBackend().store(name, "first")
+    sent: list[str] = []
+    original = BoundedConnection.send_and_get_reply
+
+    def counting(self: BoundedConnection, message: object, **kwargs: object) -> object:
+        sent.append(message.header.fields[HeaderFields.member])  # type: ignore[attr-defined]
+        return original(self, message, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BoundedConnection, "send_and_get_reply", counting)
+    backend = SecretServiceBackend()
+    assert backend.retrieve(name) == "first"
+    assert sent == ["Hello", "SearchItems", "OpenSession", "GetSecret"]
+    sent.clear()
+    backend.store(name, "second")  # an existing item: its secret is replaced in place
+    assert sent == ["SearchItems", "SetSecret"]
+    assert backend.retrieve(name) == "second"
+    backend.delete(name)
+
+
+def test_transport_cipher_round_trip_and_bad_padding() -> None:
+    from mcp_router.errors import CorruptStoreError
+    from mcp_router.secure.encfile.transport import cbc_decrypt, cbc_encrypt
+
+    key = bytes(range(16))
+    for plain in (b"", b"x" * 15, b"y" * 16, "ключ".encode()):
+        iv, ciphertext = cbc_encrypt(key, plain)
+        assert len(ciphertext) % 16 == 0 and cbc_decrypt(key, iv, ciphertext) == plain
+    iv, ciphertext = cbc_encrypt(key, b"value")  # one block, padded with 11 x 0x0b
+    zero_pad = iv[:15] + bytes([iv[15] ^ 0x0B])  # the last plaintext byte becomes 0x00
+    with pytest.raises(CorruptStoreError):
+        cbc_decrypt(key, zero_pad, ciphertext)
+    with pytest.raises(CorruptStoreError):
+        cbc_decrypt(key, iv, ciphertext[:-1])

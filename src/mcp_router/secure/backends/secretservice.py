@@ -332,43 +332,59 @@ class SecretServiceBackend(Backend):
                            "unlock prompt can be shown here (no graphical session)")
 
     def store(self, name: str, token: str) -> None:
-        from secretstorage.item import Item
-
         secret = token.encode("utf-8")
         with self._translated():
             paths = self._search(attributes_for(name))
             if paths:
                 # Keep the existing item (and any extra attributes another tool set).
-                self._unlocked(lambda: Item(self.connection(), paths[0],
-                                            self._open_session()).set_secret(secret))
+                self._unlocked(lambda: self._call(paths[0], _SS + "Item", "SetSecret",
+                                                  "(oayays)", self._wire_secret(secret)))
             else:
                 self._unlocked(lambda: self._create_item(name, secret))
 
     def _create_item(self, name: str, secret: bytes) -> None:
-        from secretstorage.util import format_secret
-
         properties = {
             _SS + "Item.Label": ("s", label_for(name)),
             _SS + "Item.Attributes": ("a{ss}", attributes_for(name)),
         }
         _, prompt = self._call(
             DEFAULT_COLLECTION, _SS + "Collection", "CreateItem", "a{sv}(oayays)b",
-            properties, format_secret(self._open_session(), secret, "text/plain"), True,
+            properties, self._wire_secret(secret), True,
         )
         if prompt != "/" and self._run_prompt(prompt):
             raise StoreLockedError("storing in the Secret Service was cancelled at its prompt")
 
-    def retrieve(self, name: str) -> str:
-        from secretstorage.item import Item
+    # The item methods are called directly rather than through secretstorage's ``Item``,
+    # which spends two extra round trips per call (it reads the label to check that the
+    # item exists, and ``Locked`` before each secret): a locked item answers ``IsLocked``
+    # and a deleted one ``UnknownObject`` anyway, and both are handled.
+    def _wire_secret(self, secret: bytes) -> tuple[str, bytes, bytes, str]:
+        """``secret`` as the Secret Service's ``(session, parameters, value, type)``."""
+        from mcp_router.secure.encfile.transport import cbc_encrypt
 
+        session = self._open_session()
+        if not session.encrypted:
+            return (session.object_path, b"", secret, "text/plain")
+        iv, ciphertext = cbc_encrypt(session.aes_key, secret)
+        return (session.object_path, iv, ciphertext, "text/plain")
+
+    def _get_secret(self, path: str) -> bytes:
+        from mcp_router.secure.encfile.transport import cbc_decrypt
+
+        session = self._open_session()
+        ((_, parameters, value, _),) = self._call(path, _SS + "Item", "GetSecret", "o",
+                                                  session.object_path)
+        if not session.encrypted:
+            return bytes(value)
+        return cbc_decrypt(session.aes_key, bytes(parameters), bytes(value))
+
+    def retrieve(self, name: str) -> str:
         with self._translated():
             paths = self._search(attributes_for(name))
             if not paths:
                 raise TokenNotFoundError(name, backend=self.name)
             try:
-                secret = self._unlocked(
-                    lambda: Item(self.connection(), paths[0], self._open_session()).get_secret()
-                )
+                secret = self._unlocked(lambda: self._get_secret(paths[0]))
             except ItemNotFoundException:  # deleted between the search and the read
                 raise TokenNotFoundError(name, backend=self.name) from None
         try:
