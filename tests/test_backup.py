@@ -360,3 +360,36 @@ def test_restore_makes_the_previous_value_match_the_backup(tmp_path: Path,
     assert _restore(out, passfile, "--force").exit_code == 0
     assert stored_value("beta") == VALUES["beta"]
     assert invoke("token", "get", "--name", "beta", "--previous").exit_code == 3
+
+
+def test_restore_plans_under_the_store_lock(tmp_path: Path, passfile: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """No other process can write between the plan and the writes (a token it added
+    would be overwritten as an "add", without --force)."""
+    from mcp_router.errors import LockTimeoutError
+    from mcp_router.secure import backup
+    from mcp_router.secure.locking import FileLock
+
+    _fill()
+    out = tmp_path / "b"
+    assert _backup(out, passfile).exit_code == 0
+    invoke("token", "delete", "--name", "beta", "--yes")
+    held: list[bool] = []
+    original = backup.plan_restore
+
+    def planning(store: Any, doc: dict[str, Any], *, force: bool) -> Any:
+        other = FileLock(store.lock.path, timeout=0)  # as another process would
+        try:
+            other.acquire()
+        except LockTimeoutError:
+            held.append(True)
+        else:
+            other.release()
+            held.append(False)
+        return original(store, doc, force=force)
+
+    monkeypatch.setattr(backup, "plan_restore", planning)
+    result = _restore(out, passfile)
+    assert result.exit_code == 0, result.stderr
+    assert held == [True]
+    assert stored_value("beta") == VALUES["beta"]

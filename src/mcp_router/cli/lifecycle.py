@@ -215,7 +215,10 @@ def restore(app: AppContext, input_: Path, passphrase_file: Path | None, force: 
     phrase = _passphrase(passphrase_file, new=False)
     doc = read_backup(input_, phrase.reveal())
     store = app.store()
-    with store.audit.operation("restore", None, detail=f"from {input_.name}", each=True):
+    # Under the lock from plan to writes: a token another process added in between would
+    # otherwise be overwritten as an "add", without --force.
+    with store.lock, store.audit.operation("restore", None, detail=f"from {input_.name}",
+                                           each=True):
         plan = plan_restore(store, doc, force=force)
         if dry_run:
             _show_plan(plan, "would ")
