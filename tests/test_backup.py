@@ -393,3 +393,13 @@ def test_restore_plans_under_the_store_lock(tmp_path: Path, passfile: Path,
     assert result.exit_code == 0, result.stderr
     assert held == [True]
     assert stored_value("beta") == VALUES["beta"]
+
+
+def test_backup_into_a_missing_directory_is_a_clear_error(tmp_path: Path,
+                                                         passfile: Path) -> None:
+    _fill()
+    result = _backup(tmp_path / "no-such-dir" / "tokens.backup", passfile)
+    assert result.exit_code == 4, result.stderr
+    assert "no-such-dir does not exist" in result.stderr
+    assert "internal error" not in result.stderr
+    assert not (tmp_path / "no-such-dir").exists()

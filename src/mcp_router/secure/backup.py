@@ -19,7 +19,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcp_router.errors import AccessDeniedError, MCPRouterError
+from mcp_router.errors import (
+    AccessDeniedError,
+    MCPRouterError,
+    StorageUnavailableError,
+    ValidationError,
+)
 from mcp_router.secure import audit
 from mcp_router.secure.rotation import has_previous, is_companion, previous_name
 from mcp_router.secure.store import TokenInfo
@@ -58,9 +63,14 @@ def collect(store: SecureStore) -> dict[str, Any]:
 
 
 def check_output(path: Path, *, force: bool) -> None:
-    """Refuse an existing backup file unless ``force`` (the write re-checks atomically)."""
-    if Path(path).exists() and not force:
-        raise _exists(Path(path))
+    """Refuse an existing backup file unless ``force`` (the write re-checks atomically),
+    and a directory that does not exist."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise _exists(path)
+    if not path.parent.is_dir():
+        raise ValidationError(f"cannot write {path}: the directory {path.parent} does not "
+                              "exist", hint="create it, or choose another --output")
 
 
 def write_backup(store: SecureStore, path: Path, passphrase: str, *,
@@ -87,6 +97,8 @@ def _write_private(path: Path, data: bytes, *, force: bool) -> None:
         raise _exists(path) from None
     except PermissionError as exc:
         raise AccessDeniedError(f"cannot create {path}: permission denied") from exc
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -94,10 +106,18 @@ def _write_private(path: Path, data: bytes, *, force: bool) -> None:
             os.fsync(fh.fileno())
         if force:
             os.replace(target, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             target.unlink()
+        if isinstance(exc, OSError):
+            raise _unwritable(path, exc) from exc
         raise
+
+
+def _unwritable(path: Path, exc: OSError) -> MCPRouterError:
+    return StorageUnavailableError(f"cannot write {path}: {exc.strerror or exc}",
+                                   hint="check the directory and free disk space; no "
+                                   "backup file was left behind")
 
 
 def _exists(path: Path) -> MCPRouterError:
