@@ -34,8 +34,10 @@ lint: venv
 test: system-deps venv lint
 	$(PY) -m pytest
 
+# Figures are medians of whole-process runs, compared as ratios within one run.
 bench: system-deps venv
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_router.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
