@@ -139,22 +139,48 @@ def test_configured_plugin_that_does_not_exist() -> None:
     assert not report.usable
 
 
-def test_macos_and_windows_checks_use_the_native_tools() -> None:
+def test_windows_check_uses_the_service_tool() -> None:
     calls: list[list[str]] = []
 
     def run(argv: list[str]) -> tuple[int, str]:
         calls.append(argv)
-        if argv[0] == "security":
-            return 36, "security: SecKeychainCopySettings: User interaction is not allowed."
         return 0, "SERVICE_NAME: VaultSvc\n        STATE              : 1  STOPPED\n"
 
-    mac = diagnose(StoreSettings(), run=run, platform="darwin")
-    keychain = next(c for c in mac.checks if c.name == "keychain unlocked")
-    assert keychain.status is Status.FAIL and keychain.fix == "unlock it: security unlock-keychain"
     win = diagnose(StoreSettings(), run=run, platform="win32")
     service = next(c for c in win.checks if c.name == "Credential Manager service")
     assert service.status is Status.WARN and "STOPPED" in service.detail
-    assert calls == [["security", "show-keychain-info"], ["sc", "query", "VaultSvc"]]
+    assert calls == [["sc", "query", "VaultSvc"]]
+
+
+@pytest.mark.parametrize(("state", "ssh", "status"), [
+    ("unlocked", False, Status.OK), ("locked", False, Status.WARN),
+    ("locked", True, Status.FAIL)])
+def test_keychain_check_reads_the_lock_state_without_a_dialog(
+        state: str, ssh: bool, status: Status, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state comes from Security.framework (SecKeychainGetStatus), never from
+    ``security show-keychain-info``, which asks for the password of a locked keychain."""
+    from mcp_router.secure.backends.keychain import KeychainBackend
+
+    monkeypatch.setattr(KeychainBackend, "keychain_state", lambda self: state)
+    if ssh:
+        monkeypatch.setenv("SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22")
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        raise AssertionError(f"no external command on macOS: {argv}")
+
+    mac = diagnose(StoreSettings(), run=run, platform="darwin")
+    check = next(c for c in mac.checks if c.name == "keychain unlocked")
+    assert check.status is status
+    if status is not Status.OK:
+        assert check.fix is not None and "security unlock-keychain" in check.fix
+
+
+def test_keychain_check_off_macos_says_why() -> None:
+    if sys.platform == "darwin":
+        pytest.skip("this checks the message on other platforms")
+    mac = diagnose(StoreSettings(), platform="darwin")
+    check = next(c for c in mac.checks if c.name == "keychain unlocked")
+    assert check.status is Status.FAIL and "only on macOS" in check.detail
 
 
 @pytest.mark.platform_store

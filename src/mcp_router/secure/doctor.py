@@ -3,8 +3,8 @@
 Each check is data (:class:`Check`: name, status, detail, fix) so the CLI can print it as
 text or JSON and tests can assert on it. :func:`diagnose` runs them and says which backend
 ``auto`` picks, why each other candidate was rejected, and whether any secure storage is
-usable at all. Nothing is written and no secret is read; external commands
-(``security``, ``sc``) run with a time limit.
+usable at all. Nothing is written, no secret is read and no unlock dialog is brought up;
+the one external command (``sc`` on Windows) runs with a time limit.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def diagnose(settings: StoreSettings, *, run: Runner = _run,
     env = classify(platform=platform)
     checks = [Check("environment", Status.OK, env.summary())]
     if platform == "darwin":
-        checks += _keychain_checks(run)
+        checks.append(_keychain_check(settings, env))
     elif platform == "win32":
         checks += _wincred_checks(run)
     else:
@@ -192,15 +192,23 @@ def _unlock_fix(env: Environment) -> str:
 
 
 # -- macOS: Keychain -----------------------------------------------------------------------
-def _keychain_checks(run: Runner) -> list[Check]:
-    code, output = run(["security", "show-keychain-info"])
-    first = output.splitlines()[0] if output else ""
-    if code == 0:
-        return [Check("keychain unlocked", Status.OK, first or "the default keychain is "
-                      "unlocked")]
-    return [Check("keychain unlocked", Status.FAIL,
-                  first or f"'security show-keychain-info' failed (exit {code})",
-                  "unlock it: security unlock-keychain")]
+def _keychain_check(settings: StoreSettings, env: Environment) -> Check:
+    """The default keychain's lock state, read through Security.framework: unlike
+    ``security show-keychain-info``, this never brings up the unlock dialog."""
+    name = "keychain unlocked"
+    try:
+        backend = create_backend("keychain", settings)
+        state = backend.keychain_state()  # type: ignore[attr-defined]
+    except MCPRouterError as exc:
+        return Check(name, Status.FAIL, exc.message, exc.hint)
+    if state == "unlocked":
+        return Check(name, Status.OK, "the default keychain is unlocked")
+    if env.desktop:
+        return Check(name, Status.WARN, "the default keychain is locked; macOS will ask "
+                     "for its password when a token is used",
+                     "unlock it beforehand: security unlock-keychain")
+    return Check(name, Status.FAIL, "the default keychain is locked and no unlock dialog "
+                 "can be shown here (SSH session)", "unlock it: security unlock-keychain")
 
 
 # -- Windows: Credential Manager ------------------------------------------------------------

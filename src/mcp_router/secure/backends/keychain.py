@@ -193,21 +193,28 @@ class KeychainBackend(Backend):
     def describe(self) -> str:
         return f"macOS login keychain (service {SERVICE})"
 
+    def keychain_state(self) -> str:
+        """``"unlocked"`` or ``"locked"``: the default keychain's state, read without any
+        dialog (``security show-keychain-info`` asks for the password of a locked keychain
+        in a desktop session). Raises when there is no default keychain."""
+        api = _security()
+        keychain = c_void_p()
+        status = api.SecKeychainCopyDefault(byref(keychain))
+        if status:
+            raise translate_status(status, "open")
+        state = c_uint32()
+        status = api.SecKeychainGetStatus(keychain, byref(state))
+        api.CFRelease(keychain)
+        if status:
+            raise translate_status(status, "check")
+        return "unlocked" if state.value & _UNLOCKED else "locked"
+
     def probe(self) -> ProbeResult:
         try:
-            api = _security()
-            keychain = c_void_p()
-            status = api.SecKeychainCopyDefault(byref(keychain))
-            if status:
-                raise translate_status(status, "open")
-            state = c_uint32()
-            status = api.SecKeychainGetStatus(keychain, byref(state))
-            api.CFRelease(keychain)
-            if status:
-                raise translate_status(status, "check")
+            state = self.keychain_state()
         except MCPRouterError as exc:
             return ProbeResult(False, exc.message)
-        if state.value & _UNLOCKED:
+        if state == "unlocked":
             return ProbeResult(True, "the default keychain is unlocked")
         from mcp_router.secure.environment import classify
 
