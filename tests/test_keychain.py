@@ -38,6 +38,7 @@ def test_status_translation() -> None:
     assert isinstance(translate_status(-25300, "read", "t"), TokenNotFoundError)
     locked = translate_status(-25308, "read", "t")
     assert isinstance(locked, StoreLockedError) and "security unlock-keychain" in str(locked)
+    assert "access list" in str(locked)  # -25308 also means: an item that needs a dialog
     assert isinstance(translate_status(-128, "read", "t"), AccessDeniedError)
     assert isinstance(translate_status(-25293, "read", "t"), AccessDeniedError)
     assert isinstance(translate_status(-25307, "open"), StorageUnavailableError)

@@ -64,8 +64,15 @@ def translate_status(status: int, action: str, name: str | None = None) -> MCPRo
     if status == ERR_ITEM_NOT_FOUND and name:
         return TokenNotFoundError(name, backend="keychain")
     if status == ERR_INTERACTION_NOT_ALLOWED:
-        return StoreLockedError("the keychain is locked and macOS may not ask to unlock it "
-                                "here (no GUI session)", hint=_UNLOCK_HINT)
+        # Not only a locked keychain: an item whose access list does not name this program
+        # also needs a dialog, and gets this status where none can be shown.
+        return StoreLockedError(
+            f"macOS needs a dialog to give access to {subject} and cannot show one here "
+            "(no GUI session): the keychain is locked, or the item's access list does not "
+            "name this program",
+            hint=f"{_UNLOCK_HINT}; if it is unlocked, allow the program in Keychain Access "
+            "or store the token again with mcp-router",
+        )
     if status in (ERR_USER_CANCELED, ERR_AUTH_FAILED):
         return AccessDeniedError(f"access to {subject} in the keychain was denied",
                                  hint="allow mcp-router when macOS asks, or check the item's "
