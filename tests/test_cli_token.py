@@ -383,6 +383,18 @@ def test_delete_missing_is_reported_before_asking() -> None:
     assert_one_line_error(result, 3, "ghost")
 
 
+def test_update_of_a_token_removed_behind_our_back_fails_before_asking(config_dir: Path
+                                                                     ) -> None:
+    """The metadata index still has a row for a token that another tool (or a removed
+    token file) took away; update still says 'not found' before asking for a value."""
+    from mcp_router.secure.backends.encfile import FileBackend
+
+    set_stdin("ghost", b"value")
+    FileBackend(config_dir / "tokens.enc").delete("ghost")  # the bare backend: no index
+    result = invoke("token", "update", "--name", "ghost")  # asking would be exit 13
+    assert_one_line_error(result, 3, "ghost")
+
+
 # -- list -----------------------------------------------------------------------------------------
 
 def test_list_table() -> None:

@@ -82,7 +82,9 @@ def update(app: AppContext, name: str, value: str | None, file: Path | None,
     """Replace the value of an existing token."""
     check_single_source(value, file, stdin)
     store = app.store()
-    store.info(name)  # fails before prompting when the token does not exist
+    # Fails before the new value is typed (twice). The backend decides, not the index:
+    # the index keeps a row for a token another tool deleted.
+    store.require(name)
     secret = read_value(value, file, stdin, prompt="New token value")
     store.update(name, secret.reveal())
     click.echo(f"updated '{name}' in the {store.backend_name} store", err=True)

@@ -73,6 +73,17 @@ class SecureStore:
     def exists(self, name: str) -> bool:
         return self.backend.contains(validate_user_name(name))
 
+    def require(self, name: str) -> None:
+        """Raise :class:`TokenNotFoundError` unless the backend holds ``name``.
+
+        For commands that report a missing token before asking anything. The backend
+        decides, not the index: a token deleted by another tool (or with its file) still
+        has its metadata row until the next write or ``token repair``.
+        """
+        if not self.exists(name):
+            self.audit.record("info", name, "not found")
+            raise TokenNotFoundError(name, backend=self.backend_name)
+
     def create(self, name: str, token: str, *, overwrite: bool = False) -> None:
         """Store a new token; refuse an existing name unless ``overwrite``."""
         validate_user_name(name)
