@@ -626,6 +626,16 @@ def test_keyboard_interrupt_exits_130(failing_backend: list[BaseException]) -> N
     assert result.stderr.strip() == "interrupted"
 
 
+def test_config_directory_that_cannot_be_created(tmp_path: Path) -> None:
+    """A config directory below a regular file: one line naming it (exit 6), not exit 70."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    result = invoke("token", "set", "--name", "t1", "--stdin", input="v",
+                    env={"XDG_CONFIG_HOME": str(blocker / "config")})
+    assert_one_line_error(result, 6, f"cannot create the directory {blocker / 'config'}",
+                          "XDG_CONFIG_HOME")
+
+
 def test_real_error_paths(tmp_path: Path, config_dir: Path) -> None:
     """Errors reached through real conditions, not a plugin."""
     assert_one_line_error(invoke("--config", str(tmp_path / "none.yaml"), "token", "list"),

@@ -31,12 +31,28 @@ def ensure_private_dir(path: Path) -> Path:
     ``token repair`` tightens them, rather than every command changing them silently.
     """
     if not path.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                if not path.is_dir():
+                    raise
+        except OSError as exc:
+            raise _cannot_create(path, exc) from exc
     return path
+
+
+def _cannot_create(path: Path, exc: OSError) -> Exception:
+    from mcp_router.errors import AccessDeniedError, StorageUnavailableError
+
+    hint = ("create it yourself (mode 0700), or point XDG_CONFIG_HOME or the config's "
+            "paths elsewhere")
+    if isinstance(exc, PermissionError):
+        return AccessDeniedError(f"cannot create the directory {path}: permission denied",
+                                 hint=hint)
+    return StorageUnavailableError(
+        f"cannot create the directory {path}: {exc.strerror or exc}", hint=hint)
 
 
 def fsync_dir(path: Path) -> None:
