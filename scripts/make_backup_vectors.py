@@ -145,6 +145,10 @@ def vectors() -> dict[str, dict[str, Any]]:
                         "an unknown token field"),
         "value-number": (b'{"tokens":[{"name":"a","value":1}],"version":1}',
                          "a value that is not text"),
+        "bad-time": (b'{"tokens":[{"created":"yesterday","name":"a","value":"x"}],'
+                     b'"version":1}', "a time that is not ISO 8601"),
+        "time-without-offset": (b'{"tokens":[{"created":"2026-01-02T03:04:05","name":"a",'
+                                b'"value":"x"}],"version":1}', "a time without a UTC offset"),
     }
     for name, (plaintext, comment) in payload_cases.items():
         add(f"payload-{name}", comment, "payload failure", _seal(name, plaintext))

@@ -403,3 +403,22 @@ def test_backup_into_a_missing_directory_is_a_clear_error(tmp_path: Path,
     assert "no-such-dir does not exist" in result.stderr
     assert "internal error" not in result.stderr
     assert not (tmp_path / "no-such-dir").exists()
+
+
+def test_restore_refuses_a_bad_time_before_writing(tmp_path: Path, passfile: Path) -> None:
+    """An authentic backup whose times do not parse is refused whole (exit 8), not
+    half-written and rolled back with an internal error."""
+    doc = {"version": 1, "tokens": [
+        {"name": "first", "value": "first-value", "created": "2026-01-02T03:04:05Z"},
+        {"name": "second", "value": "second-value", "created": "last tuesday"}]}
+    out = tmp_path / "b"
+    out.write_bytes(bf.encrypt_backup(doc, passfile.read_text().strip(), log2_n=15))
+    result = _restore(out, passfile)
+    assert result.exit_code == 8, result.stderr
+    assert "unexpected structure" in result.stderr
+    assert _state("file") == {}
+    doc["tokens"].pop()  # a "Z" offset is fine
+    out.write_bytes(bf.encrypt_backup(doc, passfile.read_text().strip(), log2_n=15))
+    assert _restore(out, passfile).exit_code == 0
+    info = json.loads(invoke("token", "get", "--name", "first", "--json").stdout)
+    assert info["created"].startswith("2026-01-02T03:04:05")

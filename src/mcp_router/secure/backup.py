@@ -223,14 +223,15 @@ def _snapshot(store: SecureStore, name: str) -> _Undo:
 
 
 def _write_entry(store: SecureStore, entry: dict[str, Any]) -> None:
+    from mcp_router.secure.encfile.backup_format import parse_time
+
     name = entry["name"]
     store.create(name, entry["value"], overwrite=True)
     if entry.get("previous") is not None:
         store.audit.store(previous_name(name), entry["previous"])
     elif has_previous(store.backend, name):  # the token is now as it was in the backup
         store.audit.delete(previous_name(name))
-    times = {key: datetime.fromisoformat(entry[key]) if entry.get(key) else None
-             for key in _TIMES}
+    times = {key: parse_time(entry[key]) if entry.get(key) else None for key in _TIMES}
     store.index.restore_times(TokenInfo(name=name, backend=store.backend_name, **times))
 
 

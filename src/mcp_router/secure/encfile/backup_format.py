@@ -28,6 +28,7 @@ import os
 import struct
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from mcp_router.errors import CorruptStoreError, DecryptionError
@@ -43,6 +44,7 @@ __all__ = [
     "encrypt_backup",
     "parse_header",
     "parse_payload",
+    "parse_time",
     "serialize_payload",
 ]
 
@@ -56,7 +58,8 @@ MAX_P = 16
 SALT_SIZE, NONCE_SIZE, TAG_SIZE = 16, 12, 16
 _FIXED = struct.Struct(">8sBBBBBBBB")
 HEADER_SIZE = _FIXED.size + SALT_SIZE + NONCE_SIZE  # 44
-_TOKEN_FIELDS = {"name", "value", "previous", "created", "updated", "rotated", "last_used"}
+_TIME_FIELDS = ("created", "updated", "rotated", "last_used")
+_TOKEN_FIELDS = {"name", "value", "previous", *_TIME_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,23 @@ def parse_payload(plaintext: bytes) -> dict[str, Any]:
             raise bad
         if not isinstance(entry.get("name"), str) or not isinstance(entry.get("value"), str):
             raise bad
-        if any(entry.get(k) is not None and not isinstance(entry[k], str)
-               for k in _TOKEN_FIELDS - {"name", "value"}):
+        if entry.get("previous") is not None and not isinstance(entry["previous"], str):
             raise bad
+        for key in _TIME_FIELDS:
+            if entry.get(key) is not None:
+                try:
+                    parse_time(entry[key])
+                except (TypeError, ValueError):
+                    raise bad from None
     return doc
+
+
+def parse_time(text: str) -> datetime:
+    """A payload time: ISO 8601 with a UTC offset (``Z`` too); :class:`ValueError` for
+    anything else, a time without an offset included."""
+    if not isinstance(text, str):
+        raise TypeError("a time must be text")
+    moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    if moment.tzinfo is None:
+        raise ValueError("a time without a UTC offset")
+    return moment
