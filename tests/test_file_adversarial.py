@@ -536,3 +536,26 @@ def test_damaged_metadata_index_is_a_corrupt_store(store: SecureStore, config_di
         assert_one_line_error(result, 8)
         assert f"the metadata index {index} is unreadable".encode() in result.stderr, args
         assert b"token repair --all" in result.stderr
+
+
+def test_failed_write_is_reported_and_keeps_the_file(store: SecureStore, token_file: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk at the rename: exit 6 with the path, the old file intact, no temp left."""
+    from clirun import invoke
+
+    before = Snapshot.of(token_file)
+    real_replace = os.replace
+
+    def disk_full(src: object, dst: object) -> None:
+        if Path(str(dst)) == token_file:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    result = invoke("token", "set", "--name", "gamma", "--stdin", input="new-value")
+    assert result.exit_code == 6, result.output
+    assert result.stderr == (f"error: cannot write {token_file}: No space left on device (the "
+                             "previous file is intact; free some space or fix the directory's "
+                             "permissions, then retry)\n")
+    assert Snapshot.of(token_file) == before
+    assert not list(token_file.parent.glob(TMP_GLOB))

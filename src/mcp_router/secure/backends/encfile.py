@@ -171,7 +171,15 @@ class FileBackend(Backend):
 
     def _atomic_write(self, data: bytes) -> None:
         self._remove_stale_temps()
-        atomic_write(self.path, data)
+        try:
+            atomic_write(self.path, data)
+        except OSError as exc:
+            what = f"cannot write {self.path}: {exc.strerror or exc}"
+            hint = "the previous file is intact; free some space or fix the directory's " \
+                "permissions, then retry"
+            if isinstance(exc, PermissionError):
+                raise AccessDeniedError(what, hint=hint) from exc
+            raise StorageUnavailableError(what, hint=hint) from exc
 
     def _remove_stale_temps(self) -> None:
         # Called with the lock held: any temp file of this token file left now belongs to a
