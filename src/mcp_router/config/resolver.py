@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -83,7 +83,7 @@ class SecretResolver:
         if which not in self._stores:
             settings = self.settings
             if which == "default":
-                settings = replace(settings, backend="auto", options={})
+                settings = settings.platform_default()
             opened = open_store(settings)
             self._stores[which] = opened
             self._owned.append(opened)

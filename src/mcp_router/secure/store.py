@@ -87,6 +87,11 @@ class Backend:
         """A short human description of where tokens live (shown by ``doctor``)."""
         return self.name
 
+    def names(self) -> list[str]:
+        """Every token name, sorted. Backends that can list names more cheaply than
+        :class:`TokenInfo` objects override this (``token list`` of 10,000 tokens)."""
+        return sorted(info.name for info in self.list())
+
     def contains(self, name: str) -> bool:
         """Whether ``name`` exists. Backends with a cheaper test than a read override this."""
         from mcp_router.errors import TokenNotFoundError
@@ -146,6 +151,12 @@ class StoreSettings:
     passphrase: PassphraseSource | None = None
     prompt: SecretPrompt | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def platform_default(self) -> StoreSettings:
+        """The platform's default store (``auto``, without this store's backend options):
+        where a secret that unlocks this store is kept, such as the HSM's PIN, since it
+        cannot be kept in the store it unlocks."""
+        return replace(self, backend="auto", options={})
 
     def resolved_config_dir(self) -> Path:
         from mcp_router.paths import config_dir

@@ -254,7 +254,7 @@ class Pkcs11Backend(Backend):
         from mcp_router.secure.opener import open_store
 
         # The platform's default store, never this HSM: the PIN cannot unlock itself.
-        store = open_store(replace(self._settings, backend="auto", options={}))
+        store = open_store(self._settings.platform_default())
         where = f"token '{key}' in the {store.backend_name} store"
         try:
             return store.retrieve(key), where
