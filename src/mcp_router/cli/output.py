@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,7 +18,9 @@ def format_time(moment: datetime | None) -> str:
     """Local time as ``YYYY-MM-DD HH:MM:SS``; ``-`` when unknown."""
     if moment is None:
         return "-"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    # time.localtime is about twice as fast as datetime.astimezone, and `token list`
+    # formats two times per token.
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment.timestamp()))
 
 
 def mask(value: str) -> str:
@@ -28,11 +31,11 @@ def mask(value: str) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-             for line in [headers, *rows]]
-    return "\n".join(lines)
+    """Left-aligned columns two spaces apart (one format string: `token list` may print
+    tens of thousands of rows)."""
+    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+    line = "  ".join(f"{{:<{width}}}" for width in widths)
+    return "\n".join(line.format(*cells).rstrip() for cells in [headers, *rows])
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from mcp_router.errors import NotSupportedError, TokenNotFoundError
 from mcp_router.secure.index import MetadataIndex
 from mcp_router.secure.locking import FileLock
-from mcp_router.secure.store import TokenInfo, TokenStore
+from mcp_router.secure.store import Backend, TokenInfo, TokenStore
 
 __all__ = ["LockingStore", "MetadataStore"]
 
@@ -46,13 +46,14 @@ class MetadataStore:
     def list(self) -> list[TokenInfo]:
         known = self.index.all(self.backend_name)
         try:
-            present = [info.name for info in self.inner.list()]
+            present = self.inner.names() if isinstance(self.inner, Backend) else sorted(
+                info.name for info in self.inner.list())
         except NotSupportedError:
             # A backend that cannot enumerate (e.g. a read-only helper): trust the index.
             return list(known.values())
         return [
             known.get(name) or TokenInfo(name=name, backend=self.backend_name)
-            for name in sorted(present)
+            for name in present
         ]
 
     def info(self, name: str) -> TokenInfo | None:

@@ -220,8 +220,11 @@ class FileBackend(Backend):
 
         self._modify(remove)
 
+    def names(self) -> list[str]:
+        return sorted(self._load()[1])
+
     def list(self) -> list[TokenInfo]:
-        return [TokenInfo(name=n, backend=self.name) for n in sorted(self._load()[1])]
+        return [TokenInfo(name=n, backend=self.name) for n in self.names()]
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
