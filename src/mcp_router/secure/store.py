@@ -38,9 +38,6 @@ class TokenInfo:
     updated: datetime | None = None
     rotated: datetime | None = None
 
-    def with_backend(self, backend: str) -> TokenInfo:
-        return replace(self, backend=backend)
-
 
 @runtime_checkable
 class TokenStore(Protocol):
