@@ -126,9 +126,16 @@ def bench_file(runs: int) -> list[Row]:
                 cli(env, "token", "get", "--name", "bench-0", "--export", "--yes"), env.env,
                 None),
             "python: PBKDF2 + AES-GCM decrypt": lambda i: (floor, env.env, None),
+            # References that explain the gap: the interpreter alone, and the CLI framework.
+            "python -c pass": lambda i: ([sys.executable, "-c", "pass"], env.env, None),
+            "python -c 'import click'": lambda i: ([sys.executable, "-c", "import click"],
+                                                  env.env, None),
         }, runs)
         rows.append(ratio_row("file", "mcp-router token get (file)",
                               "python: PBKDF2 + AES-GCM decrypt", s, 1.3))
+        for reference in ("python -c pass", "python -c 'import click'"):
+            rows.append(ratio_row("file", reference, "python: PBKDF2 + AES-GCM decrypt", s,
+                                  None))
         small = alternate({
             "token set --stdin (file, 10 tokens)": lambda i: (
                 cli(env, "token", "set", "--name", f"new-{i}", "--stdin"), env.env, b"v" * 40),
