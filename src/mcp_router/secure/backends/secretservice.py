@@ -15,7 +15,9 @@ over ``jeepney`` (the D-Bus connection, see :mod:`.dbusio`). Two things are adde
   ``secret_service_unlock_timeout`` seconds (default 60) for the person to answer.
 * **Few round trips.** One connection per backend, reused by ``probe`` and every operation;
   items are found with one ``SearchItems`` on the default collection's alias path (no alias
-  lookup); ``list`` sends all its property reads at once and then collects the replies.
+  lookup); a read is then ``OpenSession`` (once per connection) and ``GetSecret``, a
+  write ``SetSecret`` or ``CreateItem``; ``list`` sends all its property reads at once and
+  then collects the replies.
 
 A locked collection is unlocked through the provider's prompt only where a prompt can be
 shown (a graphical session: ``DISPLAY`` or ``WAYLAND_DISPLAY``); elsewhere the operation
