@@ -514,6 +514,28 @@ def test_symlinked_lock_file_is_refused(tmp_path: Path) -> None:
     assert not target.exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is the POSIX lock")
+def test_file_system_without_locks_is_reported_at_once(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOLCK (a network share without lock support) is not 'another process holds the
+    lock': it is said at once, not after the timeout."""
+    import errno
+    import fcntl
+
+    from mcp_router.errors import LockTimeoutError, StorageUnavailableError
+    from mcp_router.secure.locking import FileLock
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    lock = FileLock(tmp_path / "store.lock", timeout=2)
+    with pytest.raises(StorageUnavailableError) as info:
+        lock.acquire()
+    assert not isinstance(info.value, LockTimeoutError)
+    assert "cannot lock" in str(info.value) and "local disk" in (info.value.hint or "")
+
+
 # -- the metadata index -------------------------------------------------------------------
 def test_damaged_metadata_index_is_a_corrupt_store(store: SecureStore, config_dir: Path
                                                    ) -> None:

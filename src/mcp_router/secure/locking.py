@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -14,6 +15,10 @@ __all__ = ["FileLock"]
 
 DEFAULT_TIMEOUT = 30.0
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: The errors a non-blocking lock attempt gives while another process holds the lock
+#: (flock: EWOULDBLOCK = EAGAIN; msvcrt.locking: EACCES or EDEADLOCK).
+_HELD_ELSEWHERE = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES,
+                   getattr(errno, "EDEADLOCK", errno.EDEADLK)}
 
 
 class FileLock:
@@ -48,7 +53,14 @@ class FileLock:
             try:
                 _try_lock(fd)
                 break
-            except OSError:
+            except OSError as exc:
+                if exc.errno not in _HELD_ELSEWHERE:  # e.g. ENOLCK: no locks on this disk
+                    os.close(fd)
+                    raise StorageUnavailableError(
+                        f"cannot lock {self.path}: {exc.strerror or exc}",
+                        hint="the file system may not support locks (a network share?); "
+                        "keep the config directory on a local disk",
+                    ) from exc
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise LockTimeoutError(
