@@ -59,14 +59,13 @@ def test_each_command_appends_one_record_with_its_action_and_outcome() -> None:
 
 
 def test_a_record_has_every_field_and_never_the_value_or_its_hash(config_dir: Path) -> None:
-    import getpass
     import os
 
     _set("t1")
     (record,) = _records()
     assert set(record) == {"seq", "time", "action", "name", "outcome", "user", "pid",
                            "command", "backend", "detail", "prev", "hash"}
-    assert record["user"] == getpass.getuser() and record["pid"] == os.getpid()
+    assert record["user"] == _account() and record["pid"] == os.getpid()
     assert record["backend"] == "file"
     assert datetime.fromisoformat(str(record["time"])).tzinfo is not None
     raw = _db(config_dir).read_bytes()
@@ -332,3 +331,31 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.db")
     result = log.verify()
     assert result.ok and result.records == 160, result
+
+
+def _account() -> str:
+    """The OS account of this process (not the environment's idea of it)."""
+    import getpass
+    import os
+
+    if hasattr(os, "getuid"):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    return getpass.getuser()
+
+
+def test_the_user_comes_from_the_os_not_the_environment(
+        config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller cannot sign records with another name through LOGNAME/USER/USERNAME."""
+    from mcp_router.secure import auditlog
+
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(variable, "mallory")
+    auditlog._os_user.cache_clear()
+    try:
+        _set("t1")
+    finally:
+        auditlog._os_user.cache_clear()
+    (record,) = _records()
+    assert record["user"] == _account() != "mallory"

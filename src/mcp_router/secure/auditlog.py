@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timedelta, timezone
@@ -51,10 +52,27 @@ GENESIS = "0" * 64
 
 @functools.lru_cache(maxsize=1)
 def _os_user() -> str:
+    """The account running this process, as the OS knows it: by uid from the user database
+    on POSIX, from ``GetUserNameW`` on Windows. Never from ``LOGNAME``/``USER``/
+    ``USERNAME`` (what :func:`getpass.getuser` reads first): the caller sets those."""
+    if hasattr(os, "getuid"):
+        import pwd
+
+        try:
+            return pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:  # a uid without a passwd entry (common in containers)
+            return str(os.getuid())
+    if sys.platform == "win32":
+        import ctypes
+
+        size = ctypes.c_ulong(257)  # UNLEN + 1
+        buffer = ctypes.create_unicode_buffer(size.value)
+        if ctypes.windll.advapi32.GetUserNameW(buffer, ctypes.byref(size)):
+            return buffer.value
     try:
         return getpass.getuser()
     except (OSError, KeyError, ImportError):
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+        return "unknown"
 
 
 @dataclass(frozen=True)
