@@ -145,6 +145,19 @@ def test_oversized_value_is_refused() -> None:
     assert len(stored_value("t1")) == 65_536
 
 
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+@pytest.mark.parametrize("mode", ["--stdin", "--file"])
+def test_endless_input_is_refused_not_read_forever(mode: str) -> None:
+    """An endless source (a wrong device, ``yes |``) stops at the size limit (exit 4)."""
+    args = ["--stdin"] if mode == "--stdin" else ["--file", "/dev/zero"]
+    with open("/dev/zero", "rb") as zeros:
+        result = subprocess.run([*PYTHON_CLI, "--backend", "file", "token", "set", "--name",
+                                 "t1", *args], stdin=zeros, capture_output=True, timeout=120,
+                                check=False)
+    assert result.returncode == 4, result.stderr
+    assert b"larger than the limit of 65536 bytes" in result.stderr
+
+
 @pytest.mark.parametrize("path_kind", ["missing", "directory"])
 def test_file_must_be_a_readable_file(tmp_path: Path, path_kind: str) -> None:
     target = tmp_path / "nope" if path_kind == "missing" else tmp_path

@@ -13,13 +13,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
 from mcp_router.errors import ConfirmationRequiredError, InvalidTokenValueError
 from mcp_router.secret import Secret
 from mcp_router.secure.store import StoreSettings
-from mcp_router.secure.validation import strip_one_newline
+from mcp_router.secure.validation import MAX_VALUE_BYTES, strip_one_newline
 
 PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
 
@@ -54,6 +55,20 @@ def _decode(data: bytes, source: str) -> str:
         return strip_one_newline(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidTokenValueError(f"the value from {source} is not UTF-8 text") from None
+
+
+#: The most a value source is read: the value limit, a CRLF, and one byte more to tell.
+_READ_LIMIT = MAX_VALUE_BYTES + 3
+
+
+def _read_bounded(stream: BinaryIO, source: str) -> bytes:
+    """Read to the end, but never more than a value can be: ``--file /dev/zero`` or an
+    endless pipe is refused instead of filling memory."""
+    data = stream.read(_READ_LIMIT)
+    if len(data) >= _READ_LIMIT:
+        raise InvalidTokenValueError(
+            f"the value from {source} is larger than the limit of {MAX_VALUE_BYTES} bytes")
+    return data
 
 
 def input_options(func: Callable[..., object]) -> Callable[..., object]:
@@ -95,14 +110,15 @@ def read_value(value: str | None, file: Path | None, stdin: bool, *, prompt: str
         return Secret(value)
     if file is not None:
         try:
-            return Secret(_decode(file.read_bytes(), str(file)))
+            with file.open("rb") as fh:
+                return Secret(_decode(_read_bounded(fh, str(file)), str(file)))
         except OSError as exc:
             raise click.BadParameter(f"cannot read {file}: {exc.strerror}") from None
     if stdin:
         if _stdin_is_terminal():  # someone typing: say how to finish, and that it shows
             click.echo("reading the value until Ctrl-D; it is shown as you type (without "
                        "--stdin the prompt hides it)", err=True)
-        return Secret(_decode(sys.stdin.buffer.read(), "stdin"))
+        return Secret(_decode(_read_bounded(sys.stdin.buffer, "stdin"), "stdin"))
     if not is_interactive():
         raise ConfirmationRequiredError(
             "no value given and no terminal to prompt on",
