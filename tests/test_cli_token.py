@@ -353,6 +353,16 @@ def test_export_with_yes_prints_exactly_the_value() -> None:
         assert result.stderr == ""
 
 
+def test_export_keeps_escape_sequences_and_non_ascii_through_a_pipe() -> None:
+    """Any text is a value: click must not strip ANSI sequences from it on a pipe."""
+    value = "ab\x1b[31mcd\x1b[0m-\u00e9-\U0001f511"
+    set_stdin("t1", value.encode())
+    done = run(["token", "get", "--name", "t1", "--export", "--yes"],
+               env={"PYTHONIOENCODING": "latin-1"})  # not the encoding of the value
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == value.encode() + b"\n"
+
+
 def test_export_of_a_missing_token_fails_before_asking() -> None:
     result = invoke("token", "get", "--name", "ghost", "--export")
     assert_one_line_error(result, 3, "ghost")

@@ -114,7 +114,10 @@ def get(app: AppContext, name: str, export: bool, yes: bool, as_json: bool,
     with audit.action("export" if export else "get"):
         value = Secret(read_previous(store, name) if previous else store.retrieve(name))
     if info is None:
-        click.echo(value.reveal())
+        # As UTF-8 bytes, the encoding --stdin and --file read back: a str would have
+        # its ANSI escape sequences stripped by click when stdout is not a terminal, and
+        # be encoded in the locale's code page on Windows.
+        click.echo(value.reveal().encode("utf-8"))
         return
     if as_json:
         extra = {"previous": True} if previous else {}
