@@ -160,8 +160,11 @@ def test_keychain_check_reads_the_lock_state_without_a_dialog(
     """The state comes from Security.framework (SecKeychainGetStatus), never from
     ``security show-keychain-info``, which asks for the password of a locked keychain."""
     from mcp_router.secure.backends.keychain import KeychainBackend
+    from mcp_router.secure.registry import _registered
 
     monkeypatch.setattr(KeychainBackend, "keychain_state", lambda self: state)
+    # On macOS the real keychain is off limits to unmarked tests: build this one directly.
+    monkeypatch.setitem(_registered, "keychain", lambda settings: KeychainBackend())
     if ssh:
         monkeypatch.setenv("SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22")
 
