@@ -67,6 +67,23 @@ def test_loose_permissions_are_tightened(config_dir: Path) -> None:
     assert code == 0 and out == [] and err.strip() == "nothing to repair"
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX mode bits")
+def test_a_symlink_in_the_config_dir_is_not_followed(tmp_path: Path) -> None:
+    """Permission repair must not chmod a file outside the config directory through a
+    link planted in it. (Through the CLI a planted link at the lock or token file already
+    stops the command earlier: those are opened with O_NOFOLLOW.)"""
+    from mcp_router.secure.repair import _fix_permissions
+
+    outside = tmp_path / "outside"
+    outside.write_text("")
+    os.chmod(outside, 0o644)
+    link = tmp_path / "audit.db"
+    link.symlink_to(outside)
+    fixes = _fix_permissions([(link, 0o600)])
+    assert _mode(outside) == 0o644
+    assert len(fixes) == 1 and "symbolic link" in fixes[0]
+
+
 def test_missing_index_rows_are_added(config_dir: Path) -> None:
     _set("t1")
     _set("t2")

@@ -76,8 +76,13 @@ def _fix_permissions(paths: list[tuple[Path, int]]) -> list[str]:
     fixes = []
     for path, wanted in paths:
         try:
-            info = path.stat()
+            info = path.lstat()
         except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            # chmod would follow the link and change a file outside the config directory.
+            fixes.append(f"not changing {path}: it is a symbolic link; replace it with the "
+                         "file itself")
             continue
         mode = stat.S_IMODE(info.st_mode)
         if mode == wanted:

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "RESERVED_SUFFIX",
     "ValidatingStore",
+    "is_valid_name",
     "strip_one_newline",
     "validate_name",
     "validate_user_name",
@@ -58,6 +59,16 @@ def validate_name(name: object) -> str:
             "with a letter or digit, e.g. 'prod-gateway-bearer-2024'",
         )
     return name
+
+
+def is_valid_name(name: object) -> bool:
+    """Whether ``name`` may be a token name: for backends that list items other tools
+    may have created, and skip the ones mcp-router could not address."""
+    try:
+        validate_name(name)
+    except InvalidTokenNameError:
+        return False
+    return True
 
 
 def validate_user_name(name: object) -> str:

@@ -46,7 +46,6 @@ from secretstorage.exceptions import (
 from mcp_router.errors import (
     AccessDeniedError,
     CorruptStoreError,
-    InvalidTokenNameError,
     StorageUnavailableError,
     StoreLockedError,
     TokenNotFoundError,
@@ -59,7 +58,7 @@ from mcp_router.secure.backends.dbusio import (
 )
 from mcp_router.secure.environment import prompt_possible, session_bus_address
 from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
-from mcp_router.secure.validation import validate_name
+from mcp_router.secure.validation import is_valid_name
 
 __all__ = [
     "APPLICATION",
@@ -109,14 +108,6 @@ def attributes_for(name: str) -> dict[str, str]:
 
 def _error_name(exc: DBusErrorResponse) -> str:
     return str(exc.name or "")
-
-
-def _valid(name: str) -> bool:
-    try:
-        validate_name(name)
-    except InvalidTokenNameError:
-        return False
-    return True
 
 
 class SecretServiceBackend(Backend):
@@ -435,7 +426,7 @@ class SecretServiceBackend(Backend):
                                            vanished=_VANISHED)
         names = {attrs.get("token_name", "") for attrs in attributes}
         # Items another tool made under a name mcp-router cannot address are left out.
-        return [TokenInfo(name=n, backend=self.name) for n in sorted(names) if _valid(n)]
+        return [TokenInfo(name=n, backend=self.name) for n in sorted(names) if is_valid_name(n)]
 
 
 def create(settings: StoreSettings) -> SecretServiceBackend:

@@ -35,13 +35,12 @@ from typing import Any
 from mcp_router.errors import (
     AccessDeniedError,
     CorruptStoreError,
-    InvalidTokenNameError,
     MCPRouterError,
     StorageUnavailableError,
     TokenNotFoundError,
 )
 from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
-from mcp_router.secure.validation import validate_name
+from mcp_router.secure.validation import is_valid_name
 
 __all__ = [
     "MAX_BLOB_BYTES",
@@ -324,7 +323,7 @@ class WinCredBackend(Backend):
         names = set()
         for target in self._targets(TARGET_PREFIX + "*"):
             parsed = parse_target(target)
-            if parsed is not None and parsed[1] is None and _valid(parsed[0]):
+            if parsed is not None and parsed[1] is None and is_valid_name(parsed[0]):
                 names.add(parsed[0])
         return [TokenInfo(name=n, backend=self.name) for n in sorted(names)]
 
@@ -339,14 +338,6 @@ def _text(credential: dict[str, Any]) -> str:
         raise CorruptStoreError(
             f"the credential {credential.get('TargetName')} does not hold UTF-16 text"
         ) from None
-
-
-def _valid(name: str) -> bool:
-    try:
-        validate_name(name)
-    except InvalidTokenNameError:
-        return False
-    return True
 
 
 def create(settings: StoreSettings) -> WinCredBackend:
