@@ -102,10 +102,13 @@ def _run_remote(
 
 
 def _store_settings(app: AppContext) -> StoreSettings:
-    """The configured store, never prompting: stdin is the protocol stream."""
-    from mcp_router.cli.inputs import PASSPHRASE_ENV
+    """The configured store, never asking anyone: stdin is the protocol stream.
 
-    def passphrase(required: bool) -> str | None:
-        return os.environ.get(PASSPHRASE_ENV) or None
+    The file passphrase comes from ``MCP_ROUTER_PASSPHRASE`` only and there is no prompt
+    (``prompt=None``), so a store that needs a passphrase or an HSM PIN fails with an error
+    naming the variable to set (``MCP_ROUTER_PASSPHRASE``, ``MCP_ROUTER_PKCS11_PIN``); the
+    relay logs it on stderr and answers the client's request with a JSON-RPC error.
+    """
+    from mcp_router.secure.backends.encfile import env_passphrase
 
-    return replace(app.settings(), passphrase=passphrase)
+    return replace(app.settings(), passphrase=env_passphrase, prompt=None)
