@@ -22,8 +22,6 @@ from mcp_router.secret import Secret
 from mcp_router.secure.store import StoreSettings
 from mcp_router.secure.validation import MAX_VALUE_BYTES, strip_one_newline
 
-PASSPHRASE_ENV = "MCP_ROUTER_PASSPHRASE"  # noqa: S105 - a variable name
-
 __all__ = [
     "check_single_source",
     "confirm",
@@ -151,6 +149,8 @@ def secret_prompt(question: str) -> str | None:
 def passphrase_source(settings: StoreSettings) -> Callable[[bool], str | None]:
     """``MCP_ROUTER_PASSPHRASE``, else a hidden prompt when one is required (or when the
     config sets ``file_passphrase: true`` for a new file) and a terminal is there."""
+    from mcp_router.secure.backends.encfile import PASSPHRASE_ENV
+
     wanted = bool(settings.options.get("file_passphrase", False))
 
     def source(required: bool) -> str | None:
