@@ -125,10 +125,10 @@ class BenchEnv:
     def populate_audit(self, records: int) -> bool:
         """Fill the audit log, if this build has one. Returns whether it did."""
         try:
-            from mcp_router.secure import audit
+            from mcp_router.secure import auditlog
         except ImportError:
             return False
-        filler: Callable[[Path, int], None] | None = getattr(audit, "bench_fill", None)
+        filler: Callable[[Path, int], None] | None = getattr(auditlog, "bench_fill", None)
         if filler is None:
             return False
         with self._env():

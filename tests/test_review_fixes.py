@@ -14,3 +14,28 @@ def test_the_passphrase_variable_is_defined_once() -> None:
     where = [path.relative_to(SRC).as_posix() for path in sorted(SRC.rglob("*.py"))
              if definition.search(path.read_text(encoding="utf-8"))]
     assert where == ["secure/backends/encfile.py"]
+
+
+def test_the_benchmark_filler_is_not_public_api() -> None:
+    from mcp_router.secure import audit, auditlog
+
+    assert "bench_fill" not in audit.__all__ and "bench_fill" not in auditlog.__all__
+    assert not hasattr(audit, "bench_fill")
+    assert callable(auditlog.bench_fill)  # scripts/bench_env.py still finds it
+
+
+def test_the_benchmark_fills_the_audit_log(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(SRC.parents[1] / "scripts"))
+    try:
+        import bench_env
+    finally:
+        sys.path.pop(0)
+    from mcp_router.secure.auditlog import AuditLog
+
+    env = bench_env.BenchEnv(tmp_path, "file")
+    assert env.populate_audit(20)
+    log = AuditLog(env.config_dir / "audit.db")
+    assert log.verify().ok
+    log.close()

@@ -50,7 +50,6 @@ from mcp_router.secure.auditlog import (
     AuditRecord,
     Retention,
     VerifyResult,
-    bench_fill,
     open_log,
 )
 from mcp_router.secure.rotation import token_of
@@ -64,7 +63,6 @@ __all__ = [
     "Retention",
     "VerifyResult",
     "action",
-    "bench_fill",
     "current_action",
     "current_command",
     "open_log",

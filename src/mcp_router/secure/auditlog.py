@@ -42,7 +42,6 @@ __all__ = [
     "AuditRecord",
     "Retention",
     "VerifyResult",
-    "bench_fill",
     "chain_hash",
     "open_log",
 ]
@@ -354,7 +353,11 @@ class AuditLog:
 
 def bench_fill(config_dir: Path, records: int, *, days: float = 100.0) -> None:
     """Append ``records`` well-formed, chained records spread evenly over the last ``days``
-    (for ``make bench``: ``token audit --days 7`` over a large log)."""
+    (for ``make bench``: ``token audit --days 7`` over a large log).
+
+    Not part of the API (not in ``__all__``): ``scripts/bench_env.py`` looks it up here. It
+    stays in this module because it writes rows the way the log does (its private insert
+    and chain head), which a script outside could only copy."""
     log = AuditLog(Path(config_dir) / "audit.db", Retention(max_records=max(records, 1)))
     conn = log.open()
     now = datetime.now(timezone.utc)
