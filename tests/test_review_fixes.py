@@ -39,3 +39,18 @@ def test_the_benchmark_fills_the_audit_log(tmp_path: Path) -> None:
     log = AuditLog(env.config_dir / "audit.db")
     assert log.verify().ok
     log.close()
+
+
+def test_token_get_does_not_import_the_lifecycle_commands() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mcp_router", "--backend", "file",
+         "token", "get", "--name", "x", "--export", "--yes"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert "no token named 'x'" in done.stderr  # the command ran
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "mcp_router.cli.main" in imported  # the measurement works
+    assert "mcp_router.cli.lifecycle" not in imported

@@ -24,34 +24,12 @@ if TYPE_CHECKING:
     from mcp_router.secure.audit import AuditLog
     from mcp_router.secure.backup import RestorePlan
 
-__all__ = ["audit", "audit_command", "backup", "repair", "restore", "rollback", "rotate"]
+__all__ = ["audit", "backup", "repair", "restore", "rollback", "rotate"]
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 name_option = click.option("--name", "-n", required=True, metavar="NAME",
                            help="Token name, e.g. gateway-token.")
 MIN_PASSPHRASE = 8
-
-
-def audit_command(root: click.Group, ctx: click.Context) -> None:
-    """Tell the audit log which command runs (``config check``, ``token get``, ``run``).
-
-    Only words that name registered commands are taken, walking down from the root group,
-    so an option value (``--value <secret>``) can never become part of it.
-    """
-    from mcp_router.secure import audit as audit_log
-
-    state = vars(ctx)  # click >= 8.2 keeps the subcommand in _protected_args
-    remaining = [*state.get("_protected_args", state.get("protected_args", [])), *ctx.args]
-    words: list[str] = []
-    command: click.Command | None = root
-    for arg in remaining:
-        sub = command.get_command(ctx, arg) if isinstance(command, click.Group) else None
-        if sub is None:
-            break
-        words.append(arg)
-        command = sub
-    audit_log.set_command(" ".join(words) or None)
-    ctx.call_on_close(lambda: audit_log.set_command(None))
 
 
 # -- rotation ---------------------------------------------------------------------------

@@ -26,9 +26,7 @@ class RootGroup(LazyGroup):
     ``CliRunner`` in tests behave exactly alike."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from mcp_router.cli.lifecycle import audit_command
-
-        audit_command(self, ctx)  # the audit log's "command": our words, never argv
+        _audit_command(self, ctx)  # the audit log's "command": our words, never argv
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException):
@@ -50,6 +48,28 @@ class RootGroup(LazyGroup):
             _internal(exc, _debug(ctx))
             ctx.exit(EXIT_INTERNAL)
         return None  # pragma: no cover - every branch above exits
+
+
+def _audit_command(root: click.Group, ctx: click.Context) -> None:
+    """Tell the audit log which command runs (``config check``, ``token get``, ``run``).
+
+    Only words that name registered commands are taken, walking down from the root group,
+    so an option value (``--value <secret>``) can never become part of it.
+    """
+    from mcp_router.secure import audit as audit_log
+
+    state = vars(ctx)  # click >= 8.2 keeps the subcommand in _protected_args
+    remaining = [*state.get("_protected_args", state.get("protected_args", [])), *ctx.args]
+    words: list[str] = []
+    command: click.Command | None = root
+    for arg in remaining:
+        sub = command.get_command(ctx, arg) if isinstance(command, click.Group) else None
+        if sub is None:
+            break
+        words.append(arg)
+        command = sub
+    audit_log.set_command(" ".join(words) or None)
+    ctx.call_on_close(lambda: audit_log.set_command(None))
 
 
 def _debug(ctx: click.Context) -> bool:
