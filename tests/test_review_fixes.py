@@ -54,3 +54,17 @@ def test_token_get_does_not_import_the_lifecycle_commands() -> None:
                 if line.startswith("import time:")}
     assert "mcp_router.cli.main" in imported  # the measurement works
     assert "mcp_router.cli.lifecycle" not in imported
+
+
+def test_rotate_of_a_token_removed_behind_our_back_fails_before_asking(config_dir: Path
+                                                                       ) -> None:
+    """The index still has a row for a token another tool took away: rotate says 'not
+    found' before asking for the new value (asking, with no terminal, would be exit 13)."""
+    from clirun import invoke
+    from mcp_router.secure.backends.encfile import FileBackend
+
+    assert invoke("token", "set", "--name", "ghost", "--stdin", input="value").exit_code == 0
+    FileBackend(config_dir / "tokens.enc").delete("ghost")  # the bare backend: no index
+    result = invoke("token", "rotate", "--name", "ghost")
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith("error: ") and "ghost" in result.stderr

@@ -55,7 +55,7 @@ def rotate(app: AppContext, name: str, value: str | None, file: Path | None, std
     if show and not generate:
         raise click.UsageError("--show only applies to --generate")
     store = app.store()
-    store.info(name)  # not found is reported before prompting
+    store.require(name)  # not found (asking the backend, not the index) before prompting
     secret = Secret(generate_token()) if generate else read_value(
         value, file, stdin, prompt="New token value")
     do_rotate(store, name, secret.reveal(), backup=backup)
