@@ -11,8 +11,6 @@ that was restored, one ``restore`` record per write.)
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -88,30 +86,19 @@ def write_backup(store: SecureStore, path: Path, passphrase: str, *,
 
 
 def _write_private(path: Path, data: bytes, *, force: bool) -> None:
-    """Create ``path`` 0600 (O_EXCL), or atomically replace it when ``force``."""
-    target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if force else path
+    """Write ``path`` 0600 through a temp file, so a crash never leaves a partial backup:
+    atomically replacing it when ``force``, else refusing an existing file at the moment
+    the complete file takes the name (no window for another file to appear and be lost)."""
+    from mcp_router.paths import atomic_write
+
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o600)
+        atomic_write(path, data, overwrite=force)
     except FileExistsError:
         raise _exists(path) from None
     except PermissionError as exc:
         raise AccessDeniedError(f"cannot create {path}: permission denied") from exc
     except OSError as exc:
         raise _unwritable(path, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if force:
-            os.replace(target, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            target.unlink()
-        if isinstance(exc, OSError):
-            raise _unwritable(path, exc) from exc
-        raise
 
 
 def _unwritable(path: Path, exc: OSError) -> MCPRouterError:
