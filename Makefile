@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # Debian packages the tests use for real services (installed only when running as root).
-DEB_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools softhsm2 opensc pass gnupg strace jq tinyproxy
+DEB_PACKAGES := gnome-keyring dbus dbus-x11 libsecret-tools softhsm2 opensc pass gnupg strace jq tinyproxy time
 
 .PHONY: demo test lint bench docs system-deps venv clean
 
