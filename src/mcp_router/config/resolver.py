@@ -23,13 +23,22 @@ from pathlib import Path
 from types import TracebackType
 
 from mcp_router.config.schema import CredentialRef, RouterConfig, StdioBackend
-from mcp_router.errors import ConfigError, MCPRouterError, TokenNotFoundError
+from mcp_router.errors import (
+    ConfigError,
+    InvalidTokenValueError,
+    MCPRouterError,
+    TokenNotFoundError,
+)
 from mcp_router.secret import Secret
 from mcp_router.secure.opener import SecureStore, open_store
 from mcp_router.secure.store import StoreSettings
-from mcp_router.secure.validation import strip_one_newline
+from mcp_router.secure.validation import MAX_VALUE_BYTES, strip_one_newline
 
 __all__ = ["RefStatus", "SecretResolver", "check_references"]
+
+#: The most of a ``token_file`` that is read: the value limit, a CRLF, and one byte more
+#: to tell that the file is larger (the rule of ``token set --file``).
+_FILE_READ_LIMIT = MAX_VALUE_BYTES + 3
 
 
 def _where(ref: CredentialRef) -> str:
@@ -127,13 +136,19 @@ class SecretResolver:
 
     def _from_file(self, ref: CredentialRef) -> Secret:
         try:
-            data = Path(ref.name).read_bytes()
+            with Path(ref.name).open("rb") as fh:
+                data = fh.read(_FILE_READ_LIMIT)  # never all of /dev/zero or a huge file
         except OSError as exc:
             raise ConfigError(
                 f"cannot read the token file {ref.name} ({_where(ref)}): {exc.strerror}",
                 hint="fix the path, or store the token with 'mcp-router token set --name "
                 "NAME --file PATH' and use token_secure_key",
             ) from None
+        if len(data) >= _FILE_READ_LIMIT:
+            raise InvalidTokenValueError(
+                f"the token file {ref.name} ({_where(ref)}) is larger than the limit of "
+                f"{MAX_VALUE_BYTES} bytes for a token",
+                hint="point token_file at a file holding only the token")
         try:
             value = strip_one_newline(data.decode("utf-8"))
         except UnicodeDecodeError:

@@ -25,6 +25,9 @@ The protocol (``docs/custom-backend.md``):
   put in argv or the environment; mcp-router's own secret variables
   (``MCP_ROUTER_PASSPHRASE``, ``MCP_ROUTER_PKCS11_PIN``) are removed from the helper's
   environment.
+* Output is bounded: ``get`` (like ``store`` and ``delete``) may print a value of at most
+  ``MAX_VALUE_BYTES`` and its line ending, ``list`` 4 MiB; a helper printing more is
+  stopped and the call is a :class:`HelperError`.
 * ``list`` prints names, one per line; blank lines and lines that are not valid token
   names (other entries of a shared store) are skipped.
 * Exit status 0 is success. A missing token is recognised by
@@ -58,8 +61,9 @@ from mcp_router.errors import (
     StorageUnavailableError,
     TokenNotFoundError,
 )
+from mcp_router.secure.backends.helperio import OutputTooLargeError, communicate
 from mcp_router.secure.store import Backend, ProbeResult, StoreSettings, TokenInfo
-from mcp_router.secure.validation import strip_one_newline, validate_name
+from mcp_router.secure.validation import MAX_VALUE_BYTES, strip_one_newline, validate_name
 
 __all__ = ["DEFAULT_TIMEOUT", "CommandBackend", "HelperConfig", "create", "redact"]
 
@@ -69,6 +73,12 @@ STDERR_LIMIT = 300
 #: Our own secret-bearing variables, never handed to a helper.
 SCRUBBED_ENV = ("MCP_ROUTER_PASSPHRASE", "MCP_ROUTER_PKCS11_PIN")
 _OPT = "advanced.secure_storage"
+#: The most a helper may print on stdout: a value and its line ending (CRLF)...
+_VALUE_OUTPUT = MAX_VALUE_BYTES + 2
+#: ...except for list, one name per line: room for many thousands of names.
+_OUTPUT_LIMITS = {"list": 4 * 1024 * 1024}
+#: The start of stderr kept for the error message (the rest is read and dropped).
+_STDERR_KEPT = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -276,7 +286,9 @@ class CommandBackend(Backend):
                 f"cannot start the custom helper {argv[0]}: {exc.strerror}",
                 hint=f"fix {_OPT}.custom_command") from None
         try:
-            out, err = proc.communicate(stdin, timeout=self.config.timeout)
+            out, err = communicate(proc, stdin, self.config.timeout,
+                                   out_limit=_OUTPUT_LIMITS.get(operation, _VALUE_OUTPUT),
+                                   err_limit=_STDERR_KEPT)
         except subprocess.TimeoutExpired:
             _kill(proc, posix)
             raise HelperError(
@@ -284,6 +296,15 @@ class CommandBackend(Backend):
                 f"{self.config.timeout:g} s and was stopped",
                 hint=f"raise {_OPT}.custom_timeout, or check that the helper does not wait "
                 "for input (it has no terminal)") from None
+        except OutputTooLargeError as exc:
+            _kill(proc, posix)
+            what = f" for '{name}'" if name else ""
+            raise HelperError(
+                f"the custom helper's {operation} command{what} printed more than "
+                f"{exc.args[0]} bytes and was stopped (a value is at most "
+                f"{MAX_VALUE_BYTES} bytes)",
+                hint=f"run {Path(self.config.command).name} by hand to see what it prints"
+                ) from None
         return _Result(proc.returncode, out, err)
 
     def _raise_failure(self, operation: str, name: str | None, result: _Result,
@@ -319,8 +340,8 @@ def _kill(proc: subprocess.Popen[bytes], posix: bool) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     try:
-        proc.communicate(timeout=5)
-    except subprocess.TimeoutExpired:  # a grandchild escaped the group and holds a pipe
+        proc.wait(timeout=5)  # the reader threads end when the pipes close
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
 
