@@ -31,6 +31,7 @@ from urllib.parse import quote_plus
 
 from mcp_router.auth.base import SecretSource, StoreWorker
 from mcp_router.errors import AuthenticationError, GatewayError, TokenNotFoundError
+from mcp_router.router.redact import redact_url
 from mcp_router.secret import Secret
 
 if TYPE_CHECKING:
@@ -230,10 +231,11 @@ class OAuth2Provider:
                                        headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise GatewayError(
-                f"cannot reach the token endpoint {self.token_endpoint} ({type(exc).__name__})",
+                f"cannot reach the token endpoint {redact_url(self.token_endpoint)} "
+                f"({type(exc).__name__})",
                 hint="check gateway.auth.token_endpoint and that the server is up",
             ) from None
-        log.info("fetched a new access token from %s", self.token_endpoint)
+        log.info("fetched a new access token from %s", redact_url(self.token_endpoint))
         return self._parse(response)
 
     def _request_body(self) -> tuple[dict[str, str], Any]:

@@ -26,6 +26,7 @@ from mcp_router.router.base import Sink, TransportError
 from mcp_router.router.headers import HeaderState
 from mcp_router.router.httpclient import ConnectError, HTTPClient, HTTPError, Response
 from mcp_router.router.jsonrpc import GATEWAY_ERROR, Message, id_key, parse_line
+from mcp_router.router.redact import describe_exception, redact_url
 from mcp_router.router.sse import Event, parse_events
 from mcp_router.router.tls import describe_tls_failure, ssl_context
 
@@ -153,11 +154,13 @@ class StreamableHTTPTransport:
             log.error("%s", text)
             self._sink.fail(ids, text, data={"reason": "unauthorized"})
         except TransportError as exc:
-            self._sink.fail(ids, f"gateway unreachable: {exc}", data={"reason": "unreachable"})
-            self._sink.lost(str(exc), fail_pending=False)
+            reason = describe_exception(exc)
+            self._sink.fail(ids, f"gateway unreachable: {reason}", data={"reason": "unreachable"})
+            self._sink.lost(reason, fail_pending=False)
         except Exception as exc:  # a credential that could not be resolved, and the like
-            log.error("%s", exc)
-            self._sink.fail(ids, str(exc), data={"reason": "credential"})
+            reason = describe_exception(exc)
+            log.error("%s", reason)
+            self._sink.fail(ids, reason, data={"reason": "credential"})
 
     async def _exchange(self, message: Message, *, retried: bool = False) -> None:
         assert self._client is not None
@@ -309,7 +312,7 @@ class StreamableHTTPTransport:
             except HTTPError as exc:
                 log.debug("the server stream broke: %s", _describe(exc))
             except Exception as exc:
-                log.warning("the server stream stopped: %s", exc)
+                log.warning("the server stream stopped: %s", describe_exception(exc))
                 return
             delay = next(schedule, None)
             if delay is None:
@@ -400,7 +403,8 @@ class StreamableHTTPTransport:
         if self.url.lower().startswith("https:"):
             context = ssl_context(self.tls)
             if not self.tls.verify:
-                log.warning("TLS certificate checks are OFF for %s (tls.verify: false)", self.url)
+                log.warning("TLS certificate checks are OFF for %s (tls.verify: false)",
+                            redact_url(self.url))
         return HTTPClient(self.url, ssl_context=context,
                           connect_timeout=self.connection.connect_timeout)
 
@@ -430,5 +434,5 @@ def _describe(exc: HTTPError, tls_settings: TLSConfig | None = None) -> str:
     if tls is not None:
         return tls
     if isinstance(exc, ConnectError):
-        return f"cannot connect to the gateway ({exc})"
-    return f"the connection to the gateway broke ({exc})"
+        return f"cannot connect to the gateway ({redact_url(str(exc))})"
+    return f"the connection to the gateway broke ({redact_url(str(exc))})"

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_router.router.redact import redact_url
+
 __all__ = [
     "GATEWAY_ERROR",
     "INVALID_REQUEST",
@@ -111,7 +113,8 @@ def _is_message(body: dict[str, Any]) -> bool:
 
 def error_line(request_id: Any, code: int, message: str, data: Any = None) -> bytes:
     """A JSON-RPC error response, serialised as one line (without the newline)."""
-    error: dict[str, Any] = {"code": code, "message": message}
+    # The one place every error to the client passes: no URL password gets out.
+    error: dict[str, Any] = {"code": code, "message": redact_url(message)}
     if data is not None:
         error["data"] = data
     reply = {"jsonrpc": "2.0", "id": request_id, "error": error}

@@ -1,4 +1,7 @@
-"""Logging for ``run``: stderr only (stdout carries protocol messages), as text or JSON lines."""
+"""Logging for ``run``: stderr only (stdout carries protocol messages), as text or JSON lines.
+
+Both formats pass each line through :func:`~mcp_router.router.redact.redact_url`, so a
+password written into a URL never reaches the log, whoever logged it."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import logging
 import sys
 import time
 from typing import TextIO
+
+from mcp_router.router.redact import redact_url
 
 __all__ = ["LOG_FORMATS", "LOG_LEVELS", "configure_logging"]
 
@@ -18,6 +23,11 @@ LOG_FORMATS = ("text", "json")
 _QUIET = ("httpx", "httpcore", "websockets", "asyncio")
 
 
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_url(super().format(record))
+
+
 class _JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -25,7 +35,7 @@ class _JSONFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_url(record.getMessage()),
         }
         if record.exc_info and record.exc_info[1] is not None:
             entry["error"] = type(record.exc_info[1]).__name__
@@ -40,7 +50,7 @@ def configure_logging(
     if fmt == "json":
         handler.setFormatter(_JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("mcp-router: %(levelname)s %(message)s"))
+        handler.setFormatter(_TextFormatter("mcp-router: %(levelname)s %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

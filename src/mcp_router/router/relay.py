@@ -28,6 +28,7 @@ from mcp_router.router.jsonrpc import (
     id_key,
     parse_line,
 )
+from mcp_router.router.redact import describe_exception, redact_url
 from mcp_router.router.streams import LineReader, LineWriter
 
 __all__ = ["Relay"]
@@ -100,8 +101,8 @@ class Relay:
             await self.transport.connect(self)
             self._up = True
         except (TransportError, GatewayError) as exc:
-            log.error("cannot connect to the upstream: %s", exc)
-            self._reason = str(exc)
+            self._reason = describe_exception(exc)
+            log.error("cannot connect to the upstream: %s", self._reason)
             self._start_reconnect()
 
     async def _read_loop(self) -> None:
@@ -159,6 +160,7 @@ class Relay:
                 self._writer.write_line(error_line(request_id, code, message, data))
 
     def lost(self, reason: str, *, fail_pending: bool = True) -> None:
+        reason = redact_url(reason)
         if fail_pending:
             self._fail_all(f"the connection to the gateway was lost: {reason}")
         self._reason = reason
@@ -181,8 +183,8 @@ class Relay:
             try:
                 await self.transport.connect(self)
             except (TransportError, GatewayError) as exc:
-                log.warning("reconnect attempt %d failed: %s", attempt, exc)
-                self._reason = str(exc)
+                self._reason = describe_exception(exc)
+                log.warning("reconnect attempt %d failed: %s", attempt, self._reason)
                 continue
             log.info("reconnected to the gateway (attempt %d)", attempt)
             self._up = True
