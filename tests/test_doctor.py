@@ -122,6 +122,27 @@ def test_machine_id_and_file_key_are_explained() -> None:
 
 
 @linux_only
+def test_file_passphrase_is_read_from_the_file_not_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file made with a passphrase says so even when the variable is not set now, and
+    one made without says so even when it is (the variable cannot change an old file)."""
+    def detail() -> str:
+        return str(_checks(_report("--backend", "file")[1])["encrypted file"]["detail"])
+
+    monkeypatch.setenv("MCP_ROUTER_PASSPHRASE", "doctor-passphrase")
+    assert "a new file will mix in a passphrase" in detail()
+    assert CliRunner().invoke(cli, ["--backend", "file", "token", "set", "--name", "t1",
+                                    "--value", "v"]).exit_code == 0
+    monkeypatch.delenv("MCP_ROUTER_PASSPHRASE")
+    assert "with a passphrase" in detail()
+    (Path(os.environ["XDG_CONFIG_HOME"]) / "mcp-router" / "tokens.enc").unlink()
+    assert CliRunner().invoke(cli, ["--backend", "file", "token", "set", "--name", "t2",
+                                    "--value", "v"]).exit_code == 0
+    monkeypatch.setenv("MCP_ROUTER_PASSPHRASE", "doctor-passphrase")
+    assert "no passphrase" in detail()
+
+
+@linux_only
 def test_configured_helper_backend_is_probed(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: custom\n"

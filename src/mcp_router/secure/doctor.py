@@ -240,10 +240,18 @@ def _machine_id_check() -> Check:
 
 def _file_checks(settings: StoreSettings) -> list[Check]:
     path = settings.resolved_file_path()
-    phrase = "a passphrase" if os.environ.get("MCP_ROUTER_PASSPHRASE") else "no passphrase"
-    key_note = (f"key from machine id + user id, {phrase}: a copied file does not open "
-                "elsewhere, but other programs running as you can open it"
-                + ("" if phrase == "a passphrase" else " (set MCP_ROUTER_PASSPHRASE)"))
+    protected = _file_has_passphrase(path)
+    if protected is None:  # no file yet: a new one takes a passphrase if one is given then
+        protected = bool(os.environ.get("MCP_ROUTER_PASSPHRASE"))
+        when = "a new file will mix in a passphrase" if protected else "no passphrase"
+    else:
+        when = "with a passphrase" if protected else "no passphrase"
+    key_note = (f"key from machine id + user id, {when}: a copied file does not open "
+                "elsewhere" + (", and other programs running as you need the passphrase"
+                               if protected else
+                               ", but other programs running as you can open it (a "
+                               "passphrase is chosen when the file is created: "
+                               "MCP_ROUTER_PASSPHRASE)"))
     checks = []
     loose = [f"{p} is {oct(mode)}, expected {oct(want)}"
              for p, want in ((path.parent, 0o700), (path, 0o600))
@@ -258,6 +266,18 @@ def _file_checks(settings: StoreSettings) -> list[Check]:
                             else f"{path} not created yet (will be 0600 in a 0700 directory)"))
     checks.append(Check("encrypted file", Status.OK, key_note))
     return checks
+
+
+def _file_has_passphrase(path: Path) -> bool | None:
+    """What the file's own header says (``None``: no readable file). The environment
+    cannot tell: the choice is made when the file is created."""
+    from mcp_router.secure.encfile.format import parse_file
+
+    try:
+        header, _ = parse_file(path.read_bytes())
+    except (OSError, MCPRouterError):
+        return None
+    return header.passphrase
 
 
 def _mode(path: Path) -> int | None:
