@@ -106,6 +106,22 @@ def test_read_only_helper_says_not_supported(kv_helper: KVHelper, config_dir: Pa
     store.close()
 
 
+def test_set_on_a_read_only_helper_is_not_supported_before_anything_runs(
+        kv_helper: KVHelper, tmp_path: Path) -> None:
+    """`token set`/`update` on a read-only helper: exit 12 at once, not a helper error from
+    the existence check (the helper cannot report "not found"), and no helper call."""
+    config = tmp_path / "mcp-router.yaml"
+    config.write_text("version: 1\nadvanced:\n  secure_storage:\n    backend: custom\n"
+                      f"    custom_command: {json.dumps(str(kv_helper.path))}\n"
+                      '    custom_args: ["get", "secret/mcp/{name}"]\n')
+    for command in ("set", "update"):
+        result = run(["--config", str(config), "token", command, "--name", "new-one",
+                      "--stdin"], input=b"value", backend=None)
+        assert result.returncode == 12, result.stderr
+        assert b"not supported by this backend" in result.stderr
+    assert kv_helper.invocations() == []
+
+
 def test_not_found_by_exit_code_without_a_list_command(kv_helper: KVHelper) -> None:
     backend = CommandBackend(HelperConfig.from_options({
         "custom_command": str(kv_helper.path), "custom_args": ["get", "secret/mcp/{name}"],

@@ -56,6 +56,7 @@ def set_(app: AppContext, name: str, value: str | None, file: Path | None, stdin
         raise NotSupportedError(
             f"--restrict-access needs the macOS Keychain; the {store.backend_name} store "
             "cannot restrict access", hint="drop --restrict-access, or use --backend keychain")
+    store.backend.check_writable()  # a read-only store says so first (exit 12)
     if not force and store.exists(name):
         raise TokenExistsError(name)  # before prompting for a value that would be refused
     secret = read_value(value, file, stdin, prompt="Token value")
@@ -82,6 +83,7 @@ def update(app: AppContext, name: str, value: str | None, file: Path | None,
     """Replace the value of an existing token."""
     check_single_source(value, file, stdin)
     store = app.store()
+    store.backend.check_writable()
     # Fails before the new value is typed (twice). The backend decides, not the index:
     # the index keeps a row for a token another tool deleted.
     store.require(name)

@@ -88,6 +88,7 @@ class SecureStore:
         """Store a new token; refuse an existing name unless ``overwrite``."""
         validate_user_name(name)
         validate_value(token)
+        self.backend.check_writable()
         with self.lock:
             if not overwrite and self.backend.contains(name):
                 raise TokenExistsError(name)
@@ -97,6 +98,7 @@ class SecureStore:
         """Replace the value of a token that must already exist."""
         validate_user_name(name)
         validate_value(token)
+        self.backend.check_writable()
         with self.lock:
             if not self.backend.contains(name):
                 raise TokenNotFoundError(name, backend=self.backend_name)

@@ -84,6 +84,11 @@ class Backend:
         """A short human description of where tokens live (shown by ``doctor``)."""
         return self.name
 
+    def check_writable(self) -> None:
+        """Raise :class:`NotSupportedError` if this backend cannot store values (a
+        read-only helper). Called before anything else, so that ``token set`` says so
+        rather than failing on the existence check that comes first."""
+
     def names(self) -> list[str]:
         """Every token name, sorted. Backends that can list names more cheaply than
         :class:`TokenInfo` objects override this (``token list`` of 10,000 tokens)."""

@@ -219,6 +219,9 @@ class CommandBackend(Backend):
     def list(self) -> list[TokenInfo]:
         return [TokenInfo(name=n, backend=self.name) for n in sorted(self._names())]
 
+    def check_writable(self) -> None:
+        self._required(self.config.store_args, "store", "custom_store_args")
+
     def contains(self, name: str) -> bool:
         if self.config.list_args is None:
             return super().contains(name)
