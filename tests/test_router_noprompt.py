@@ -58,3 +58,26 @@ advanced:
     logged = [line for line in text.splitlines() if "needs its user PIN" in line
               and '"error"' not in line]
     assert logged and "MCP_ROUTER_PKCS11_PIN" in logged[0]
+
+
+def test_run_names_the_passphrase_variable(tmp_path: Path) -> None:
+    import subprocess
+
+    from mcp_router.secure import StoreSettings, open_store
+
+    store = open_store(StoreSettings(backend="file", passphrase=lambda required: "pp-1234"))
+    store.store("gateway-token", "token-value-1")
+    store.close()
+    config = tmp_path / "mcp-router.yaml"
+    config.write_text("version: 1\ngateway:\n  url: http://127.0.0.1:9/mcp\n  auth:\n"
+                      "    type: bearer\n    token_secure_key: gateway-token\n"
+                      "advanced:\n  secure_storage:\n    backend: file\n")
+    env = {k: v for k, v in os.environ.items() if k != "MCP_ROUTER_PASSPHRASE"}
+    done = subprocess.run([sys.executable, "-m", "mcp_router", "run", "--config", str(config)],
+                          input=(json.dumps(INIT) + "\n").encode(), env=env,
+                          capture_output=True, timeout=60, check=False)
+    reply = json.loads(done.stdout.decode().splitlines()[0])
+    message = reply["error"]["message"]
+    assert "MCP_ROUTER_PASSPHRASE" in message and "cannot ask" in message
+    assert "terminal" not in message  # there is none to run it in: a client started it
+    assert "MCP_ROUTER_PASSPHRASE" in done.stderr.decode()

@@ -109,6 +109,17 @@ def _store_settings(app: AppContext) -> StoreSettings:
     naming the variable to set (``MCP_ROUTER_PASSPHRASE``, ``MCP_ROUTER_PKCS11_PIN``); the
     relay logs it on stderr and answers the client's request with a JSON-RPC error.
     """
-    from mcp_router.secure.backends.encfile import env_passphrase
+    from mcp_router.errors import StoreLockedError
+    from mcp_router.secure.backends.encfile import PASSPHRASE_ENV, env_passphrase
 
-    return replace(app.settings(), passphrase=env_passphrase, prompt=None)
+    def passphrase(required: bool) -> str | None:
+        value = env_passphrase(required)
+        if value is None and required:
+            raise StoreLockedError(
+                "the token file is protected by a passphrase, and 'mcp-router run' cannot "
+                "ask for it (stdin carries the MCP protocol)",
+                hint=f"set {PASSPHRASE_ENV} in the environment the MCP client starts "
+                "mcp-router with")
+        return value
+
+    return replace(app.settings(), passphrase=passphrase, prompt=None)
