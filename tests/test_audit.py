@@ -363,3 +363,41 @@ def test_the_user_comes_from_the_os_not_the_environment(
     assert record["user"] and record["user"] != "mallory"
     if hasattr(os, "getuid"):
         assert record["user"] == _account()
+
+
+def test_many_openers_creating_the_databases_at_once(tmp_path: Path) -> None:
+    """Switching a new database to WAL takes a lock SQLite's busy timeout does not wait
+    for; first use by several connections at the same instant must still succeed (as
+    when several router processes start together on a fresh machine)."""
+    import threading
+
+    from mcp_router.secure.index import MetadataIndex
+
+    for trial in range(20):
+        directory = tmp_path / f"trial-{trial}"
+        barrier = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def first_use(i: int, directory: Path = directory,
+                      barrier: threading.Barrier = barrier,
+                      errors: list[BaseException] = errors) -> None:
+            try:
+                barrier.wait()
+                index = MetadataIndex(directory / "metadata.db")
+                index.record_store("file", f"n{i}")
+                index.close()
+                log = AuditLog(directory / "audit.db")
+                log.append("set", f"n{i}", "ok")
+                log.close()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first_use, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        log = AuditLog(directory / "audit.db")
+        assert len(log.query()) == 6 and log.verify().ok
+        log.close()

@@ -19,7 +19,6 @@ for it, so the log stays verifiable after trimming.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import getpass
 import hashlib
@@ -33,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from mcp_router.errors import ConfigError, CorruptStoreError, StorageUnavailableError
-from mcp_router.paths import ensure_private_dir
+from mcp_router.secure.sqlitedb import open_private_db
 from mcp_router.secure.store import StoreSettings
 
 __all__ = [
@@ -200,14 +199,7 @@ class AuditLog:
         if self._conn is not None:
             return self._conn
         try:
-            ensure_private_dir(self.path.parent)
-            if not self.path.exists():
-                with contextlib.suppress(FileExistsError):
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            conn = open_private_db(self.path, _SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StorageUnavailableError(
                 f"cannot open the audit log {self.path}: {exc}; the operation was refused",

@@ -7,14 +7,13 @@ unlock and no secret.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from mcp_router.errors import CorruptStoreError, StorageUnavailableError
-from mcp_router.paths import ensure_private_dir
+from mcp_router.secure.sqlitedb import open_private_db
 from mcp_router.secure.store import TokenInfo
 
 __all__ = ["MetadataIndex", "utcnow"]
@@ -54,18 +53,11 @@ class MetadataIndex:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
             return self._conn
-        ensure_private_dir(self.path.parent)
-        if not self.path.exists():
-            # Create the file 0600 before SQLite opens it with the umask's mode.
-            try:
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            conn = open_private_db(self.path, _SCHEMA)
+        except sqlite3.OperationalError as exc:
+            raise StorageUnavailableError(
+                f"cannot open the metadata index {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from exc
         self._conn = conn
