@@ -183,7 +183,7 @@ def test_existing_config_needs_force(target: Path) -> None:
                   input="one").exit_code == 0
     result = invoke("setup", "--gateway-url", "https://b.example.com", "--secret-stdin",
                     input="two")
-    assert result.exit_code == 11 and "--force" in result.stderr
+    assert result.exit_code == 5 and "--force" in result.stderr
     result = invoke("setup", "--force", "--gateway-url", "https://b.example.com",
                     "--secret-stdin", input="two")
     assert result.exit_code == 0, result.output

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from mcp_router._lazy import lazy_exports
 from mcp_router.errors import (
     AccessDeniedError,
+    AlreadyExistsError,
     ConfigError,
     ConfirmationRequiredError,
     CorruptStoreError,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccessDeniedError",
+    "AlreadyExistsError",
     "Backend",
     "ConfigError",
     "ConfirmationRequiredError",

@@ -8,7 +8,8 @@ Every error is an :class:`MCPRouterError`. The tree::
     │   ├── InvalidTokenNameError      a name outside the allowed alphabet or length
     │   └── InvalidTokenValueError     an empty, oversized or non-text value
     ├── TokenNotFoundError (KeyError)  exit 3   no token of that name in the store
-    ├── TokenExistsError               exit 5   set without --force on an existing name
+    ├── AlreadyExistsError             exit 5   would replace something without --force
+    │   └── TokenExistsError           set without --force on an existing name
     ├── StorageUnavailableError        exit 6   the backend cannot be reached or used here
     │   └── LockTimeoutError           another process held the store's lock too long
     ├── StoreLockedError               exit 7   the keyring/keychain is locked
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "AlreadyExistsError",
     "AuthenticationError",
     "ConfigError",
     "ConfirmationRequiredError",
@@ -101,10 +103,14 @@ class TokenNotFoundError(MCPRouterError, KeyError):
     __str__ = MCPRouterError.__str__
 
 
-class TokenExistsError(MCPRouterError):
-    """``token set`` on a name that already exists, without ``--force``."""
+class AlreadyExistsError(MCPRouterError):
+    """Something would be replaced without ``--force``: a token, a backup file, a config."""
 
     exit_code = 5
+
+
+class TokenExistsError(AlreadyExistsError):
+    """``token set`` on a name that already exists, without ``--force``."""
 
     def __init__(self, name: str) -> None:
         super().__init__(

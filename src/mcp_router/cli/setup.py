@@ -20,6 +20,7 @@ from mcp_router.cli.context import AppContext
 from mcp_router.cli.inputs import is_interactive, read_value
 from mcp_router.cli.setup_render import Answers, render_config, write_private
 from mcp_router.errors import (
+    AlreadyExistsError,
     ConfigError,
     ConfirmationRequiredError,
     CorruptStoreError,
@@ -197,8 +198,8 @@ def _check_target(target: Path, force: bool, ask: Asker) -> None:
     if not target.exists() or force:
         return
     if not ask.interactive:
-        raise ConfigError(f"{target} already exists",
-                          hint="pass --force to replace it (the old file is kept as .bak)")
+        raise AlreadyExistsError(f"{target} already exists", hint="pass --force to replace "
+                                 "it (the old file is kept as .bak)")
     if not ask.confirm(f"{target} exists. Replace it (the old file is kept as .bak)?",
                        default=False):
         raise click.exceptions.Abort()

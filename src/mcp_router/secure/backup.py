@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp_router.errors import (
     AccessDeniedError,
+    AlreadyExistsError,
     MCPRouterError,
     StorageUnavailableError,
     ValidationError,
@@ -107,11 +108,9 @@ def _unwritable(path: Path, exc: OSError) -> MCPRouterError:
                                    "backup file was left behind")
 
 
-def _exists(path: Path) -> MCPRouterError:
-    error = MCPRouterError(f"{path} already exists", hint="choose another --output, or "
-                           "pass --force to replace it")
-    error.exit_code = 5
-    return error
+def _exists(path: Path) -> AlreadyExistsError:
+    return AlreadyExistsError(f"{path} already exists",
+                              hint="choose another --output, or pass --force to replace it")
 
 
 def read_backup(path: Path, passphrase: str) -> dict[str, Any]:
