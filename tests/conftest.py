@@ -4,6 +4,7 @@ conformance suite runs on."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,14 @@ def file_settings(config_dir: Path) -> StoreSettings:
 def store_settings(request: pytest.FixtureRequest) -> StoreSettings:
     settings: StoreSettings = request.getfixturevalue(CONFORMANCE_BACKENDS[request.param])
     return settings
+
+
+@pytest.fixture
+def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private temp dir for this test and every process it starts (scanned afterwards)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    for var in ("TMPDIR", "TEMP", "TMP", "SQLITE_TMPDIR"):
+        monkeypatch.setenv(var, str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    yield tmp

@@ -14,73 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from clirun import invoke, run
 from leakcheck import (
-    ExecRecorder,
     exec_leaks,
-    exec_log_env,
     find_leaks,
     plant_secret,
     read_exec_log,
     scan_tree,
 )
-
-
-@dataclass
-class Run:
-    label: str
-    code: int
-    stdout: bytes
-    stderr: bytes
-    may_show_value: bool
-
-
-@pytest.fixture
-def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    for var in ("TMPDIR", "TEMP", "TMP", "SQLITE_TMPDIR"):
-        monkeypatch.setenv(var, str(tmp))
-    monkeypatch.setattr(tempfile, "tempdir", None)
-    yield tmp
-
-
-class Session:
-    def __init__(self, workdir: Path) -> None:
-        self.runs: list[Run] = []
-        self.inputs = workdir / "inputs"  # files the user wrote (not scanned)
-        self.inputs.mkdir()
-        self.child_env, self.exec_log = exec_log_env(workdir / "leakcheck")
-        self.children = ExecRecorder()
-
-    def cli(self, label: str, *args: str, input: str | None = None, expect: int,
-            env: dict[str, str | None] | None = None, shows: bool = False) -> Run:
-        with self.children:
-            result = invoke(*args, input=input, env=env)
-        return self._keep(Run(label, result.exit_code, result.stdout_bytes,
-                              result.stderr_bytes, shows), expect)
-
-    def process(self, label: str, *args: str, input: bytes | None = None, expect: int,
-                shows: bool = False) -> Run:
-        done = run(list(args), input=input, env=self.child_env)
-        return self._keep(Run(label, done.returncode, done.stdout, done.stderr, shows), expect)
-
-    def file(self, name: str, data: bytes) -> str:
-        path = self.inputs / name
-        path.write_bytes(data)
-        return str(path)
-
-    def _keep(self, done: Run, expect: int) -> Run:
-        self.runs.append(done)
-        assert done.code == expect, (done.label, done.code, done.stderr.decode())
-        return done
+from leaksession import Session
 
 
 def test_no_secret_leaks_from_any_lifecycle_command(
@@ -133,7 +76,7 @@ def _run_everything(s: Session, value: str, rotated: str, passphrase: str,
           "--generate", expect=2)
     s.cli("rotate --generate", *rot, "t2", "--generate", "--backup", expect=0)
     shown = s.cli("rotate --generate --show", *rot, "t2", "--generate", "--backup",
-                  "--show", expect=0, shows=True)
+                  "--show", expect=0, may_show_value=True)
     generated = shown.stdout.decode().strip()
     assert len(generated) == 43  # the generated value is scanned for too
     # -- previous values
@@ -141,11 +84,11 @@ def _run_everything(s: Session, value: str, rotated: str, passphrase: str,
     s.cli("get --previous --json", "token", "get", "--name", "t1", "--previous", "--json",
           expect=0)
     s.cli("get --previous --export", "token", "get", "--name", "t1", "--previous",
-          "--export", "--yes", expect=0, shows=True)
+          "--export", "--yes", expect=0, may_show_value=True)
     s.cli("rollback", "token", "rollback", "--name", "t1", expect=0)
     s.process("rollback (process)", "token", "rollback", "--name", "t1", expect=0)
     s.cli("get --export", "token", "get", "--name", "t1", "--export", "--yes", expect=0,
-          shows=True)
+          may_show_value=True)
     s.cli("--debug rollback missing", "--debug", "token", "rollback", "--name", "ghost",
           expect=3)
     s.cli("list --stale-days", "token", "list", "--stale-days", "0", expect=0)
