@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mcp_router.router.jsonrpc import Message
 
-__all__ = ["Sink", "Transport", "TransportError"]
+if TYPE_CHECKING:
+    from mcp_router.auth.base import CredentialProvider
+    from mcp_router.config.schema import ConnectionConfig, TLSConfig
+
+__all__ = ["RemoteTransport", "Sink", "Transport", "TransportError"]
 
 
 class TransportError(Exception):
@@ -46,3 +50,24 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Close the connection and end any session."""
+
+
+class RemoteTransport:
+    """What the network transports (Streamable HTTP, WebSocket) share: where to connect,
+    with which credential, and the connection and TLS settings."""
+
+    name = "remote"
+
+    def __init__(
+        self,
+        url: str,
+        credentials: CredentialProvider,
+        connection: ConnectionConfig | None = None,
+        tls: TLSConfig | None = None,
+    ) -> None:
+        from mcp_router.config.schema import ConnectionConfig, TLSConfig
+
+        self.url = url
+        self.credentials = credentials
+        self.connection = connection or ConnectionConfig()
+        self.tls = tls or TLSConfig()

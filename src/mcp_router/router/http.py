@@ -22,7 +22,7 @@ from typing import Any
 from mcp_router.auth.base import CredentialProvider
 from mcp_router.config.schema import ConnectionConfig, TLSConfig
 from mcp_router.router.backoff import delays
-from mcp_router.router.base import Sink, TransportError
+from mcp_router.router.base import RemoteTransport, Sink, TransportError
 from mcp_router.router.headers import HeaderState
 from mcp_router.router.httpclient import ConnectError, HTTPClient, HTTPError, Response
 from mcp_router.router.jsonrpc import GATEWAY_ERROR, Message, id_key, parse_line
@@ -47,7 +47,7 @@ class _Refused(Exception):
         self.detail = detail
 
 
-class StreamableHTTPTransport:
+class StreamableHTTPTransport(RemoteTransport):
     name = "streamable-http"
 
     def __init__(
@@ -57,10 +57,7 @@ class StreamableHTTPTransport:
         connection: ConnectionConfig | None = None,
         tls: TLSConfig | None = None,
     ) -> None:
-        self.url = url
-        self.credentials = credentials
-        self.connection = connection or ConnectionConfig()
-        self.tls = tls or TLSConfig()
+        super().__init__(url, credentials, connection, tls)
         self.session_id: str | None = None
         self.headers = HeaderState()
         self._client: HTTPClient | None = None

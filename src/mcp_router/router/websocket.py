@@ -14,7 +14,7 @@ from typing import Any
 
 from mcp_router.auth.base import CredentialProvider
 from mcp_router.config.schema import ConnectionConfig, TLSConfig
-from mcp_router.router.base import Sink, TransportError
+from mcp_router.router.base import RemoteTransport, Sink, TransportError
 from mcp_router.router.jsonrpc import Message, parse_line
 from mcp_router.router.streams import MAX_LINE
 from mcp_router.router.tls import describe_tls_failure, ssl_context
@@ -24,7 +24,7 @@ __all__ = ["WebSocketTransport"]
 log = logging.getLogger(__name__)
 
 
-class WebSocketTransport:
+class WebSocketTransport(RemoteTransport):
     name = "websocket"
 
     def __init__(
@@ -34,10 +34,7 @@ class WebSocketTransport:
         connection: ConnectionConfig | None = None,
         tls: TLSConfig | None = None,
     ) -> None:
-        self.url = url
-        self.credentials = credentials
-        self.connection = connection or ConnectionConfig()
-        self.tls = tls or TLSConfig()
+        super().__init__(url, credentials, connection, tls)
         self._ws: Any = None
         self._sink: Sink | None = None
         self._reader: asyncio.Task[None] | None = None
