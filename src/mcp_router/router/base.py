@@ -71,3 +71,7 @@ class RemoteTransport:
         self.credentials = credentials
         self.connection = connection or ConnectionConfig()
         self.tls = tls or TLSConfig()
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Set up the transport's own connection state (subclasses)."""

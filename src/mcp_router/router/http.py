@@ -19,8 +19,7 @@ import asyncio
 import logging
 from typing import Any
 
-from mcp_router.auth.base import CredentialProvider
-from mcp_router.config.schema import ConnectionConfig, TLSConfig
+from mcp_router.config.schema import TLSConfig
 from mcp_router.router.backoff import delays
 from mcp_router.router.base import RemoteTransport, Sink, TransportError
 from mcp_router.router.headers import HeaderState
@@ -50,14 +49,7 @@ class _Refused(Exception):
 class StreamableHTTPTransport(RemoteTransport):
     name = "streamable-http"
 
-    def __init__(
-        self,
-        url: str,
-        credentials: CredentialProvider,
-        connection: ConnectionConfig | None = None,
-        tls: TLSConfig | None = None,
-    ) -> None:
-        super().__init__(url, credentials, connection, tls)
+    def _init_state(self) -> None:
         self.session_id: str | None = None
         self.headers = HeaderState()
         self._client: HTTPClient | None = None

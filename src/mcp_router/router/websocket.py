@@ -12,8 +12,6 @@ import asyncio
 import logging
 from typing import Any
 
-from mcp_router.auth.base import CredentialProvider
-from mcp_router.config.schema import ConnectionConfig, TLSConfig
 from mcp_router.router.base import RemoteTransport, Sink, TransportError
 from mcp_router.router.jsonrpc import Message, parse_line
 from mcp_router.router.streams import MAX_LINE
@@ -27,14 +25,7 @@ log = logging.getLogger(__name__)
 class WebSocketTransport(RemoteTransport):
     name = "websocket"
 
-    def __init__(
-        self,
-        url: str,
-        credentials: CredentialProvider,
-        connection: ConnectionConfig | None = None,
-        tls: TLSConfig | None = None,
-    ) -> None:
-        super().__init__(url, credentials, connection, tls)
+    def _init_state(self) -> None:
         self._ws: Any = None
         self._sink: Sink | None = None
         self._reader: asyncio.Task[None] | None = None
